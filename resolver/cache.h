@@ -1,0 +1,93 @@
+/*
+ * The answer cache. Entries hold upstream replies as wire bytes with the
+ * OPT record removed and every TTL clamped to the configured bounds, plus
+ * the offsets of those TTLs, so a hit is a memcpy and a few patches: the ID,
+ * the client's spelling of the name, and each TTL minus the time since
+ * insertion. Keys are (lower-cased name, type, class, DO bit), hashed with
+ * a random SipHash key because clients choose the names. Memory is bounded
+ * by max_bytes (entries and their overhead); the least recently used
+ * entries go first, and expired ones are dropped when met.
+ *
+ * The cache owns its entries; pointers returned by cache_lookup are valid
+ * until the next cache call.
+ */
+#ifndef RESOLVER_CACHE_H
+#define RESOLVER_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct wire_scan;
+
+struct cache_key {
+	uint16_t qtype;
+	uint16_t qclass;
+	uint8_t do_bit;
+	uint8_t name_len;
+	uint8_t name[255]; /* lower case */
+};
+
+struct cache_limits {
+	size_t max_bytes;
+	uint32_t min_ttl;
+	uint32_t max_ttl;
+	uint32_t neg_max_ttl;
+};
+
+struct cache_entry {
+	struct cache_entry *hnext;
+	struct cache_entry *lru_prev;
+	struct cache_entry *lru_next;
+	uint64_t hash;
+	uint64_t inserted_ms;
+	uint64_t expires_ms;
+	uint32_t size;
+	uint16_t wire_len;
+	uint16_t n_ttl;
+	uint16_t *ttl_off;
+	uint8_t *wire;
+	struct cache_key key;
+};
+
+struct cache_stats {
+	uint64_t entries;
+	uint64_t bytes;
+	uint64_t inserts;
+	uint64_t evictions;
+	uint64_t expired;
+};
+
+struct cache *cache_new(const struct cache_limits *lim);
+void cache_free(struct cache *c);
+/* New bounds apply at once; shrinking max_bytes evicts. */
+void cache_set_limits(struct cache *c, const struct cache_limits *lim);
+
+void cache_key_make(struct cache_key *k, const uint8_t *name, size_t len,
+    uint16_t qtype, uint16_t qclass, int do_bit);
+
+const struct cache_entry *cache_lookup(struct cache *c,
+    const struct cache_key *k, uint64_t now_ms);
+
+/*
+ * Store a reply that wire_reply_scan accepted. Replies that must not be
+ * cached (errors other than NXDOMAIN, TC, negative answers without an SOA,
+ * an OPT record that is not last) are refused with a negative return.
+ */
+int cache_insert(struct cache *c, const struct cache_key *k,
+    const uint8_t *wire, size_t len, const struct wire_scan *scan,
+    uint64_t now_ms);
+
+/* Drop one entry or everything. */
+void cache_remove(struct cache *c, const struct cache_key *k);
+void cache_clear_all(struct cache *c);
+void cache_get_stats(const struct cache *c, struct cache_stats *st);
+
+/*
+ * Copy the entry to out with TTLs counted down to now_ms. Returns the
+ * length written (the caller patches ID, flags and question), or 0 if it
+ * does not fit.
+ */
+size_t cache_entry_copy(const struct cache_entry *e, uint8_t *out,
+    size_t cap, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,407 @@
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "resolver/config.h"
+#include "resolver/log.h"
+
+enum cfg_type {
+	CFG_ADDRS,  /* list of ADDR[:PORT], port 53 by default */
+	CFG_NETS,   /* list of CIDR */
+	CFG_UINT,   /* bounded integer */
+	CFG_BYTES,  /* bounded integer with k/M/G suffix */
+	CFG_PATH,
+	CFG_LOGLEVEL,
+};
+
+struct cfg_key {
+	const char *name;
+	enum cfg_type type;
+	size_t off;
+	size_t count_off; /* lists only */
+	uint64_t min, max;
+	const char *def; /* lists: comma separated */
+	const char *help;
+};
+
+#define F(f) offsetof(struct config, f)
+
+static const struct cfg_key keys[] = {
+	{"listen", CFG_ADDRS, F(listen), F(n_listen), 0, 0, "127.0.0.1,::1",
+	    "address[:port] to answer on, UDP and TCP (repeatable)"},
+	{"upstream", CFG_ADDRS, F(upstream), F(n_upstream), 0, 0, "",
+	    "address[:port] to forward to (repeatable; default: resolv.conf)"},
+	{"allow-net", CFG_NETS, F(allow), F(n_allow), 0, 0,
+	    "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,"
+	    "fc00::/7,169.254.0.0/16,fe80::/10",
+	    "client network allowed to query (repeatable)"},
+	{"resolv-conf", CFG_PATH, F(resolv_conf), 0, 0, 0, "/etc/resolv.conf",
+	    "where default upstreams come from"},
+	{"cache-size", CFG_BYTES, F(cache_size), 0, 64 * 1024,
+	    (uint64_t)64 << 30, "32M", "answer cache bound in bytes"},
+	{"cache-min-ttl", CFG_UINT, F(cache_min_ttl), 0, 0, 86400, "0",
+	    "lowest TTL kept in the cache, seconds"},
+	{"cache-max-ttl", CFG_UINT, F(cache_max_ttl), 0, 1, 604800, "86400",
+	    "highest TTL kept in the cache, seconds"},
+	{"cache-neg-max-ttl", CFG_UINT, F(cache_neg_max_ttl), 0, 1, 86400,
+	    "3600", "highest TTL for NXDOMAIN/NODATA, seconds"},
+	{"upstream-timeout", CFG_UINT, F(upstream_timeout), 0, 10, 30000,
+	    "800", "wait for one upstream before trying the next, ms"},
+	{"resolve-timeout", CFG_UINT, F(resolve_timeout), 0, 50, 60000,
+	    "3000", "total time for a query before SERVFAIL, ms"},
+	{"tcp-idle-timeout", CFG_UINT, F(tcp_idle_timeout), 0, 100, 600000,
+	    "10000", "close idle client TCP connections after, ms"},
+	{"tcp-max-clients", CFG_UINT, F(tcp_max_clients), 0, 1, 65536, "256",
+	    "most client TCP connections at once"},
+	{"edns-size", CFG_UINT, F(edns_size), 0, 512, 4096, "1232",
+	    "largest UDP answer sent and advertised"},
+	{"log-level", CFG_LOGLEVEL, F(log_level), 0, 0, 0, "info",
+	    "error, warn, info or debug"},
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const struct cfg_key *
+find_key(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		if (strlen(keys[i].name) == len &&
+		    strncmp(keys[i].name, name, len) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+int
+config_is_key(const char *name)
+{
+	const char *eq = strchr(name, '=');
+
+	return find_key(name, eq != NULL ? (size_t)(eq - name) : strlen(name))
+	    != NULL;
+}
+
+static int
+parse_uint(const char *v, int bytes, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+
+	if (!isdigit((unsigned char)v[0]))
+		return -1;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (bytes && *end != '\0') {
+		unsigned shift = 0;
+
+		switch (*end) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		default: return -1;
+		}
+		end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (n > (UINT64_MAX >> shift))
+			return -1;
+		n <<= shift;
+	}
+	if (*end != '\0')
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* Apply one value. For lists it appends. */
+static int
+set_value(struct config *cfg, const struct cfg_key *k, const char *v,
+    char *err, size_t errlen)
+{
+	char *base = (char *)cfg;
+	char why[160];
+
+	switch (k->type) {
+	case CFG_ADDRS: {
+		size_t *n = (size_t *)(base + k->count_off);
+		struct sockaddr_storage *a =
+		    (struct sockaddr_storage *)(base + k->off);
+
+		if (*n >= CONFIG_MAX_ADDRS) {
+			snprintf(err, errlen, "%s: more than %d addresses",
+			    k->name, CONFIG_MAX_ADDRS);
+			return -1;
+		}
+		if (addr_parse(v, 53, &a[*n], why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: %s", k->name, why);
+			return -1;
+		}
+		(*n)++;
+		return 0;
+	}
+	case CFG_NETS: {
+		size_t *n = (size_t *)(base + k->count_off);
+		struct addr_net *a = (struct addr_net *)(base + k->off);
+
+		if (*n >= CONFIG_MAX_NETS) {
+			snprintf(err, errlen, "%s: more than %d networks",
+			    k->name, CONFIG_MAX_NETS);
+			return -1;
+		}
+		if (addr_net_parse(v, &a[*n], why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: %s", k->name, why);
+			return -1;
+		}
+		(*n)++;
+		return 0;
+	}
+	case CFG_UINT:
+	case CFG_BYTES: {
+		uint64_t n;
+
+		if (parse_uint(v, k->type == CFG_BYTES, &n) != 0) {
+			snprintf(err, errlen, "%s: '%s' is not a number%s",
+			    k->name, v,
+			    k->type == CFG_BYTES ? " (k, M, G suffixes)" : "");
+			return -1;
+		}
+		if (n < k->min || n > k->max) {
+			snprintf(err, errlen,
+			    "%s: %s is out of range (%llu to %llu)", k->name, v,
+			    (unsigned long long)k->min,
+			    (unsigned long long)k->max);
+			return -1;
+		}
+		*(uint64_t *)(base + k->off) = n;
+		return 0;
+	}
+	case CFG_PATH:
+		if (v[0] == '\0' || strlen(v) >= PATH_MAX) {
+			snprintf(err, errlen, "%s: bad path", k->name);
+			return -1;
+		}
+		snprintf(base + k->off, PATH_MAX, "%s", v);
+		return 0;
+	case CFG_LOGLEVEL: {
+		int lvl = log_level_parse(v);
+
+		if (lvl < 0) {
+			snprintf(err, errlen,
+			    "%s: '%s' is not error, warn, info or debug",
+			    k->name, v);
+			return -1;
+		}
+		*(int *)(base + k->off) = lvl;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static int
+is_list(const struct cfg_key *k)
+{
+	return k->type == CFG_ADDRS || k->type == CFG_NETS;
+}
+
+static void
+clear_list(struct config *cfg, const struct cfg_key *k)
+{
+	*(size_t *)((char *)cfg + k->count_off) = 0;
+}
+
+static int
+apply_defaults(struct config *cfg, int lists_only)
+{
+	char err[256];
+
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct cfg_key *k = &keys[i];
+
+		if (is_list(k)) {
+			char buf[512], *save = NULL, *tok;
+
+			if (!lists_only ||
+			    *(size_t *)((char *)cfg + k->count_off) != 0)
+				continue;
+			snprintf(buf, sizeof(buf), "%s", k->def);
+			for (tok = strtok_r(buf, ",", &save); tok != NULL;
+			     tok = strtok_r(NULL, ",", &save)) {
+				if (set_value(cfg, k, tok, err, sizeof(err)))
+					return -1;
+			}
+		} else if (!lists_only) {
+			if (set_value(cfg, k, k->def, err, sizeof(err)) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int
+load_file(struct config *cfg, const char *file, char *err, size_t errlen)
+{
+	FILE *f = fopen(file, "r");
+	char line[1024], why[256];
+	int lineno = 0, rc = 0;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const struct cfg_key *k;
+		char *s, *eq, *key, *val;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", file,
+			    lineno);
+			rc = -1;
+			break;
+		}
+		s = strchr(line, '#');
+		if (s != NULL)
+			*s = '\0';
+		s = trim(line);
+		if (*s == '\0')
+			continue;
+		eq = strchr(s, '=');
+		if (eq == NULL) {
+			snprintf(err, errlen, "%s:%d: expected 'key = value'",
+			    file, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		key = trim(s);
+		val = trim(eq + 1);
+		k = find_key(key, strlen(key));
+		if (k == NULL) {
+			snprintf(err, errlen, "%s:%d: unknown key '%s'", file,
+			    lineno, key);
+			rc = -1;
+			break;
+		}
+		if (set_value(cfg, k, val, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s:%d: %s", file, lineno, why);
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && ferror(f)) {
+		snprintf(err, errlen, "%s: read error", file);
+		rc = -1;
+	}
+	fclose(f);
+	return rc;
+}
+
+static int
+check(const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->cache_min_ttl > cfg->cache_max_ttl) {
+		snprintf(err, errlen,
+		    "cache-min-ttl (%llu) is above cache-max-ttl (%llu)",
+		    (unsigned long long)cfg->cache_min_ttl,
+		    (unsigned long long)cfg->cache_max_ttl);
+		return -1;
+	}
+	if (cfg->cache_min_ttl > cfg->cache_neg_max_ttl) {
+		snprintf(err, errlen, "cache-min-ttl is above cache-neg-max-ttl");
+		return -1;
+	}
+	if (cfg->upstream_timeout > cfg->resolve_timeout) {
+		snprintf(err, errlen,
+		    "upstream-timeout (%llu ms) is above resolve-timeout "
+		    "(%llu ms)",
+		    (unsigned long long)cfg->upstream_timeout,
+		    (unsigned long long)cfg->resolve_timeout);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_load(struct config *cfg, const char *file, int argc,
+    char *const *argv, char *err, size_t errlen)
+{
+	uint8_t cleared[N_KEYS] = {0};
+	char why[256];
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (apply_defaults(cfg, 0) != 0) {
+		snprintf(err, errlen, "internal error: bad default");
+		return -1;
+	}
+	if (file != NULL) {
+		snprintf(cfg->file, sizeof(cfg->file), "%s", file);
+		if (load_file(cfg, file, err, errlen) != 0)
+			return -1;
+	}
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *eq;
+		const struct cfg_key *k;
+
+		if (strncmp(a, "--", 2) != 0 || (eq = strchr(a, '=')) == NULL) {
+			snprintf(err, errlen,
+			    "command line: '%s': expected --key=value", a);
+			return -1;
+		}
+		k = find_key(a + 2, (size_t)(eq - a - 2));
+		if (k == NULL) {
+			snprintf(err, errlen, "command line: unknown option '%.*s'",
+			    (int)(eq - a), a);
+			return -1;
+		}
+		if (is_list(k) && !cleared[k - keys]) {
+			clear_list(cfg, k);
+			cleared[k - keys] = 1;
+		}
+		if (set_value(cfg, k, eq + 1, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "command line: %s", why);
+			return -1;
+		}
+	}
+	if (apply_defaults(cfg, 1) != 0) {
+		snprintf(err, errlen, "internal error: bad default");
+		return -1;
+	}
+	if (check(cfg, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s%s%s", file != NULL ? file : "",
+		    file != NULL ? ": " : "", why);
+		return -1;
+	}
+	return 0;
+}
+
+void
+config_usage(void)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		char arg[64];
+
+		snprintf(arg, sizeof(arg), "--%s=", keys[i].name);
+		fprintf(stderr, "  %-22s %s", arg, keys[i].help);
+		if (keys[i].def[0] != '\0')
+			fprintf(stderr, " [%s]", keys[i].def);
+		fputc('\n', stderr);
+	}
+}

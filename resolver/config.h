@@ -1,0 +1,55 @@
+/*
+ * parasold configuration: one table of keys (name, type, bounds, default),
+ * read from a file of "key = value" lines and then from "--key=value"
+ * arguments, which win. A list key given on the command line replaces the
+ * file's values for that key. Errors carry "file:line: " or
+ * "command line: " in front.
+ */
+#ifndef RESOLVER_CONFIG_H
+#define RESOLVER_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "resolver/addr.h"
+
+#define CONFIG_MAX_ADDRS 32
+#define CONFIG_MAX_NETS 256
+
+struct config {
+	char file[PATH_MAX]; /* empty when there is none */
+	char resolv_conf[PATH_MAX];
+	struct sockaddr_storage listen[CONFIG_MAX_ADDRS];
+	size_t n_listen;
+	struct sockaddr_storage upstream[CONFIG_MAX_ADDRS];
+	size_t n_upstream;
+	struct addr_net allow[CONFIG_MAX_NETS];
+	size_t n_allow;
+	uint64_t cache_size;
+	uint64_t cache_min_ttl;
+	uint64_t cache_max_ttl;
+	uint64_t cache_neg_max_ttl;
+	uint64_t upstream_timeout;
+	uint64_t resolve_timeout;
+	uint64_t tcp_idle_timeout;
+	uint64_t tcp_max_clients;
+	uint64_t edns_size;
+	int log_level;
+};
+
+/*
+ * Fill cfg from defaults, then file (may be NULL), then args (each
+ * "--key=value"). Returns 0, or -1 with a message in err.
+ */
+int config_load(struct config *cfg, const char *file, int argc,
+    char *const *argv, char *err, size_t errlen);
+
+/* True when name (without the leading dashes) is a config key. */
+int config_is_key(const char *name);
+
+/* Print every key with its default and help text. */
+void config_usage(void);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * The running daemon: one libuv loop owning the listeners, the cache, the
+ * upstream set and the queries in flight. Everything here runs on the loop
+ * thread.
+ */
+#ifndef RESOLVER_DAEMON_H
+#define RESOLVER_DAEMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "resolver/config.h"
+#include "resolver/query.h"
+
+struct cache;
+struct upstreams;
+struct listener;
+struct tcp_conn;
+struct pending;
+
+/* Where an answer goes. */
+struct client {
+	struct listener *l;
+	struct tcp_conn *conn; /* NULL for UDP */
+	struct sockaddr_storage addr;
+};
+
+#define DAEMON_RECV_BATCH 16
+#define DAEMON_DGRAM_MAX 65536
+
+struct daemon {
+	uv_loop_t *loop;
+	struct config cfg;
+	char *const *argv; /* for reloads: the command line still wins */
+	int argc;
+	const char *config_file;
+	struct cache *cache;
+	struct upstreams *ups;
+	struct listener *listeners;
+	size_t n_listeners;
+	struct pending **pending; /* hash table of queries in flight */
+	size_t n_pending_buckets;
+	size_t n_pending;
+	size_t n_tcp_clients;
+	struct tcp_conn *conns;
+	struct counters ctr;
+	uint64_t started_ms;
+	int stopping;
+	int exit_code;
+	uv_signal_t sig_hup;
+	uv_signal_t sig_term;
+	uv_signal_t sig_int;
+	uv_signal_t sig_usr1;
+	uv_timer_t drain_timer;
+	uint8_t pending_key[16];
+	/* Scratch space: answers are built here, one at a time. */
+	uint8_t out[WIRE_MSG_MAX + 2];
+	uint8_t *recv_buf; /* DAEMON_RECV_BATCH datagrams for recvmmsg */
+};
+
+/* Monotonic milliseconds of the loop's cached clock. */
+static inline uint64_t
+daemon_now(const struct daemon *d)
+{
+	return uv_now(d->loop);
+}
+
+int daemon_init(struct daemon *d, uv_loop_t *loop, const struct config *cfg);
+int daemon_start(struct daemon *d);
+void daemon_clear(struct daemon *d);
+/* Handle one client packet. */
+void daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
+    struct client *cl);
+void daemon_stats_line(const struct daemon *d, char *buf, size_t cap);
+/* Called when the last query in flight is done while stopping. */
+void daemon_drained(struct daemon *d);
+
+/* server.c */
+int server_listen(struct daemon *d);
+void server_stop_listening(struct daemon *d);
+void server_close(struct daemon *d);
+void server_send(struct daemon *d, struct client *cl, const uint8_t *p,
+    size_t len);
+void server_client_ref(struct client *cl);
+void server_client_unref(struct client *cl);
+/* The connection the client came on has gone. */
+int server_client_gone(const struct client *cl);
+
+/* forward.c */
+void forward_query(struct daemon *d, const struct client *cl,
+    const struct wire_query *q);
+void forward_abort_all(struct daemon *d);
+
+#endif

@@ -1,0 +1,659 @@
+/*
+ * Forwarding of cache misses (RFC 5452 rules). Each question in flight is
+ * one "pending" entry, found by its cache key, that any number of clients
+ * asking the same thing wait on. Each attempt goes to one upstream from a
+ * new UDP socket on a random port, connected to that upstream so the
+ * kernel drops datagrams from anywhere else and reports ICMP errors, with
+ * a random ID; a reply counts only if the ID, the source and the question
+ * all match, and anything else is dropped and counted while the attempt
+ * goes on waiting. A truncated reply is asked again over TCP. Timeouts and
+ * failures move on to the next upstream until the query's time budget
+ * ends, then every waiting client gets SERVFAIL with an EDE.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "resolver/addr.h"
+#include "resolver/cache.h"
+#include "resolver/daemon.h"
+#include "resolver/log.h"
+#include "resolver/upstream.h"
+
+#define PENDING_WAITERS_MAX 256
+#define QUERY_BUF_MAX (2 + WIRE_HDR_LEN + WIRE_NAME_MAX + 4 + 11)
+
+struct waiter {
+	struct waiter *next;
+	struct client cl;
+	struct wire_query q;
+};
+
+struct up_udp {
+	uv_udp_t h;
+	struct pending *p;
+};
+
+struct up_tcp {
+	uv_tcp_t h;
+	struct pending *p;
+	uv_connect_t creq;
+	uv_write_t wreq;
+	uint8_t *buf;
+	size_t have;
+	size_t cap;
+};
+
+struct pending {
+	struct pending *hnext;
+	struct daemon *d;
+	struct upstreams *set;
+	struct cache_key key;
+	uint64_t hash;
+	struct waiter *waiters;
+	struct waiter **tail;
+	unsigned n_waiters;
+	uint64_t deadline_ms;
+	uint64_t sent_us;
+	uint32_t tried;
+	unsigned tries;
+	unsigned net_errors;
+	int up;
+	uint16_t id;
+	struct up_udp *udp;
+	struct up_tcp *tcp;
+	uv_timer_t timer;
+	size_t qlen;
+	uint8_t qbuf[QUERY_BUF_MAX]; /* 2-byte TCP length, then the query */
+};
+
+static void attempt(struct pending *p);
+
+static uint64_t
+now_us(void)
+{
+	return uv_hrtime() / 1000;
+}
+
+static uint64_t
+key_hash(const struct daemon *d, const struct cache_key *k)
+{
+	uint8_t buf[5 + 255], out[crypto_shorthash_BYTES];
+	uint64_t h;
+
+	wire_put16(buf, k->qtype);
+	wire_put16(buf + 2, k->qclass);
+	buf[4] = k->do_bit;
+	memcpy(buf + 5, k->name, k->name_len);
+	crypto_shorthash(out, buf, 5 + (size_t)k->name_len, d->pending_key);
+	memcpy(&h, out, sizeof(h));
+	return h;
+}
+
+static struct pending **
+slot(struct daemon *d, uint64_t h)
+{
+	return &d->pending[h & (d->n_pending_buckets - 1)];
+}
+
+static struct pending *
+pending_find(struct daemon *d, const struct cache_key *k, uint64_t h)
+{
+	struct pending *p = *slot(d, h);
+
+	for (; p != NULL; p = p->hnext) {
+		if (p->hash == h && p->key.qtype == k->qtype &&
+		    p->key.qclass == k->qclass && p->key.do_bit == k->do_bit &&
+		    p->key.name_len == k->name_len &&
+		    memcmp(p->key.name, k->name, k->name_len) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static void
+udp_closed_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+tcp_closed_cb(uv_handle_t *h)
+{
+	struct up_tcp *t = h->data;
+
+	free(t->buf);
+	free(t);
+}
+
+static void
+close_sockets(struct pending *p)
+{
+	if (p->udp != NULL) {
+		p->udp->p = NULL;
+		p->udp->h.data = p->udp;
+		uv_close((uv_handle_t *)&p->udp->h, udp_closed_cb);
+		p->udp = NULL;
+	}
+	if (p->tcp != NULL) {
+		p->tcp->p = NULL;
+		p->tcp->h.data = p->tcp;
+		uv_close((uv_handle_t *)&p->tcp->h, tcp_closed_cb);
+		p->tcp = NULL;
+	}
+}
+
+static void
+timer_closed_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* Unhook, release every waiter and free once the timer has closed. */
+static void
+pending_done(struct pending *p)
+{
+	struct daemon *d = p->d;
+	struct pending **pp = slot(d, p->hash);
+	struct waiter *w, *next;
+
+	while (*pp != NULL && *pp != p)
+		pp = &(*pp)->hnext;
+	if (*pp == p)
+		*pp = p->hnext;
+	d->n_pending--;
+	for (w = p->waiters; w != NULL; w = next) {
+		next = w->next;
+		server_client_unref(&w->cl);
+		free(w);
+	}
+	p->waiters = NULL;
+	close_sockets(p);
+	upstreams_unref(p->set);
+	p->timer.data = p;
+	uv_close((uv_handle_t *)&p->timer, timer_closed_cb);
+	if (d->stopping && d->n_pending == 0)
+		daemon_drained(d);
+}
+
+static void
+fail(struct pending *p)
+{
+	struct daemon *d = p->d;
+	int ede = p->net_errors > 0 ? WIRE_EDE_NETWORK_ERROR
+				    : WIRE_EDE_NO_REACHABLE_AUTHORITY;
+	const char *text = p->net_errors > 0 ? "upstream unreachable"
+					     : "no upstream answered in time";
+
+	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
+		size_t n;
+
+		if (server_client_gone(&w->cl))
+			continue;
+		n = query_answer_error(&w->q, WIRE_RCODE_SERVFAIL, ede, text,
+		    (uint16_t)d->cfg.edns_size, d->out, sizeof(d->out));
+		d->ctr.servfail++;
+		if (n > 0)
+			server_send(d, &w->cl, d->out, n);
+	}
+	pending_done(p);
+}
+
+/* A reply that passed every check: cache it and answer everyone. */
+static void
+succeed(struct pending *p, const uint8_t *pkt, size_t len,
+    const struct wire_scan *scan)
+{
+	struct daemon *d = p->d;
+	size_t keep = scan->opt_off != 0 ? scan->opt_off : len;
+
+	upstreams_ok(p->set, p->up, now_us() - p->sent_us);
+	cache_insert(d->cache, &p->key, pkt, len, scan, daemon_now(d));
+	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
+		size_t n;
+		int truncated;
+
+		if (server_client_gone(&w->cl))
+			continue;
+		memcpy(d->out, pkt, keep);
+		if (scan->opt_off != 0)
+			wire_put16(d->out + 10, (uint16_t)(scan->arcount - 1));
+		n = query_answer_finish(&w->q, d->out, keep, sizeof(d->out),
+		    query_size_limit(&w->q, w->cl.conn != NULL,
+			(uint16_t)d->cfg.edns_size),
+		    (uint16_t)d->cfg.edns_size, &truncated);
+		d->ctr.truncated += (uint64_t)truncated;
+		if (n > 0)
+			server_send(d, &w->cl, d->out, n);
+	}
+	pending_done(p);
+}
+
+/* Move on to the next upstream after this one failed. */
+static void
+next_attempt(struct pending *p, int net_error)
+{
+	struct daemon *d = p->d;
+
+	if (net_error)
+		p->net_errors++;
+	upstreams_fail(p->set, p->up, daemon_now(d),
+	    d->cfg.upstream_timeout * 1000);
+	close_sockets(p);
+	attempt(p);
+}
+
+/*
+ * Check a reply against what we asked. Returns 1 to accept, 0 to ignore
+ * it and keep waiting (spoofed or stray), -1 for a reply from the right
+ * peer that says the upstream failed.
+ */
+static int
+check_reply(struct pending *p, const uint8_t *pkt, size_t len,
+    struct wire_scan *scan)
+{
+	unsigned rcode;
+
+	if (len < WIRE_HDR_LEN || wire_get16(pkt) != p->id)
+		return 0;
+	if (wire_reply_scan(pkt, len, scan) != 0)
+		return 0;
+	if (!(scan->flags & WIRE_FLAG_QR) || WIRE_OPCODE(scan->flags) != 0 ||
+	    scan->qtype != p->key.qtype || scan->qclass != p->key.qclass ||
+	    !wire_name_equal(scan->qname, scan->qname_len, p->key.name,
+		p->key.name_len))
+		return 0;
+	/* The OPT record must be last for the answer to be cut from it. */
+	if (scan->opt_off != 0 && scan->opt_off + scan->opt_len != len)
+		return 0;
+	rcode = WIRE_RCODE(scan->flags);
+	if (rcode != WIRE_RCODE_NOERROR && rcode != WIRE_RCODE_NXDOMAIN)
+		return -1;
+	if (scan->ext_rcode != 0)
+		return -1;
+	return 1;
+}
+
+static void
+timer_cb(uv_timer_t *t)
+{
+	struct pending *p = t->data;
+
+	p->d->ctr.upstream_timeouts++;
+	next_attempt(p, 0);
+}
+
+static void
+arm_timer(struct pending *p, uint64_t ms)
+{
+	uint64_t now = daemon_now(p->d);
+	uint64_t left = p->deadline_ms > now ? p->deadline_ms - now : 0;
+
+	uv_timer_start(&p->timer, timer_cb, ms < left ? ms : left, 0);
+}
+
+static void
+tcp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct up_tcp *t = h->data;
+
+	*buf = uv_buf_init((char *)t->buf + t->have,
+	    (unsigned)(t->cap - t->have));
+}
+
+static void
+tcp_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct up_tcp *t = s->data;
+	struct pending *p = t->p;
+	struct wire_scan scan;
+	size_t need;
+	int rc;
+
+	if (p == NULL)
+		return;
+	if (nread < 0) {
+		p->d->ctr.upstream_errors++;
+		next_attempt(p, 1);
+		return;
+	}
+	t->have += (size_t)nread;
+	if (t->have < 2)
+		return;
+	need = 2 + (size_t)wire_get16(t->buf);
+	if (t->have < need)
+		return;
+	rc = check_reply(p, t->buf + 2, need - 2, &scan);
+	if (rc == 1) {
+		succeed(p, t->buf + 2, need - 2, &scan);
+		return;
+	}
+	if (rc == 0)
+		p->d->ctr.bad_replies++;
+	/* One answer per connection: anything else is a failure. */
+	next_attempt(p, 0);
+}
+
+static void
+tcp_written_cb(uv_write_t *req, int status)
+{
+	struct up_tcp *t = req->data;
+
+	if (t->p != NULL && status < 0) {
+		t->p->d->ctr.upstream_errors++;
+		next_attempt(t->p, 1);
+	}
+}
+
+static void
+tcp_connect_cb(uv_connect_t *req, int status)
+{
+	struct up_tcp *t = req->data;
+	struct pending *p = t->p;
+	uv_buf_t b;
+
+	if (p == NULL)
+		return;
+	if (status < 0 ||
+	    uv_read_start((uv_stream_t *)&t->h, tcp_alloc_cb, tcp_read_cb) !=
+		0) {
+		p->d->ctr.upstream_errors++;
+		next_attempt(p, 1);
+		return;
+	}
+	b = uv_buf_init((char *)p->qbuf, (unsigned)(2 + p->qlen));
+	t->wreq.data = t;
+	if (uv_write(&t->wreq, (uv_stream_t *)&t->h, &b, 1, tcp_written_cb) !=
+	    0) {
+		p->d->ctr.upstream_errors++;
+		next_attempt(p, 1);
+	}
+}
+
+/* The upstream said TC: ask the same upstream the same question on TCP. */
+static void
+start_tcp(struct pending *p)
+{
+	struct daemon *d = p->d;
+	struct up_tcp *t;
+
+	close_sockets(p);
+	d->ctr.tcp_fallbacks++;
+	t = calloc(1, sizeof(*t));
+	if (t != NULL)
+		t->buf = malloc(2 + WIRE_MSG_MAX);
+	if (t == NULL || t->buf == NULL) {
+		free(t);
+		next_attempt(p, 1);
+		return;
+	}
+	t->cap = 2 + WIRE_MSG_MAX;
+	t->p = p;
+	uv_tcp_init(d->loop, &t->h);
+	t->h.data = t;
+	t->creq.data = t;
+	p->tcp = t;
+	if (uv_tcp_connect(&t->creq, &t->h,
+		(const struct sockaddr *)&p->set->u[p->up].addr,
+		tcp_connect_cb) != 0) {
+		next_attempt(p, 1);
+		return;
+	}
+	/* TCP costs a handshake more: give it twice the time. */
+	arm_timer(p, 2 * d->cfg.upstream_timeout);
+}
+
+static void
+udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct up_udp *u = h->data;
+	struct daemon *d = u->p != NULL ? u->p->d : NULL;
+
+	if (d == NULL) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	/* Handled before the next read, so the shared buffer is free. */
+	*buf = uv_buf_init((char *)d->recv_buf, DAEMON_DGRAM_MAX);
+}
+
+static void
+udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+    const struct sockaddr *addr, unsigned flags)
+{
+	struct up_udp *u = h->data;
+	struct pending *p = u->p;
+	struct wire_scan scan;
+	int rc;
+
+	if (p == NULL || (nread == 0 && addr == NULL))
+		return;
+	if (nread < 0) {
+		/* ICMP port or host unreachable on the connected socket. */
+		p->d->ctr.upstream_errors++;
+		next_attempt(p, 1);
+		return;
+	}
+	if (addr == NULL || (flags & UV_UDP_PARTIAL) ||
+	    !addr_equal(addr, (const struct sockaddr *)&p->set->u[p->up].addr)) {
+		p->d->ctr.bad_replies++;
+		return;
+	}
+	rc = check_reply(p, (const uint8_t *)buf->base, (size_t)nread, &scan);
+	if (rc == 0) {
+		p->d->ctr.bad_replies++;
+		return;
+	}
+	if (rc < 0) {
+		next_attempt(p, 0);
+		return;
+	}
+	if (scan.flags & WIRE_FLAG_TC) {
+		start_tcp(p);
+		return;
+	}
+	succeed(p, (const uint8_t *)buf->base, (size_t)nread, &scan);
+}
+
+/* Bind to a port chosen by libsodium, not by the kernel's sequence. */
+static int
+bind_random_port(uv_udp_t *h, int family)
+{
+	struct sockaddr_storage ss;
+	int rc = UV_EADDRINUSE;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = (sa_family_t)family;
+	for (int i = 0; i < 10 && rc == UV_EADDRINUSE; i++) {
+		uint16_t port = (uint16_t)(1024 + randombytes_uniform(64512));
+
+		if (family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+		else
+			((struct sockaddr_in *)&ss)->sin_port = htons(port);
+		rc = uv_udp_bind(h, (const struct sockaddr *)&ss, 0);
+	}
+	return rc;
+}
+
+static void
+build_query(struct pending *p)
+{
+	uint8_t *q = p->qbuf + 2;
+	size_t len = WIRE_HDR_LEN;
+
+	p->id = (uint16_t)randombytes_uniform(65536);
+	memset(q, 0, WIRE_HDR_LEN);
+	wire_put16(q, p->id);
+	wire_put16(q + 2, WIRE_FLAG_RD);
+	wire_put16(q + 4, 1);
+	wire_put16(q + 10, 1);
+	len += wire_question_write(q + len, sizeof(p->qbuf) - 2 - len,
+	    p->key.name, p->key.name_len, p->key.qtype, p->key.qclass);
+	len += wire_opt_write(q + len, sizeof(p->qbuf) - 2 - len,
+	    (uint16_t)p->d->cfg.edns_size, 0, p->key.do_bit, WIRE_EDE_NONE,
+	    NULL);
+	p->qlen = len;
+	wire_put16(p->qbuf, (uint16_t)len);
+}
+
+static int
+start_udp(struct pending *p)
+{
+	struct daemon *d = p->d;
+	const struct sockaddr *to =
+	    (const struct sockaddr *)&p->set->u[p->up].addr;
+	struct up_udp *u = calloc(1, sizeof(*u));
+	uv_buf_t b;
+	int rc;
+
+	if (u == NULL)
+		return UV_ENOMEM;
+	u->p = p;
+	rc = uv_udp_init(d->loop, &u->h);
+	if (rc != 0) {
+		free(u);
+		return rc;
+	}
+	u->h.data = u;
+	p->udp = u;
+	rc = bind_random_port(&u->h, to->sa_family);
+	if (rc == 0)
+		rc = uv_udp_connect(&u->h, to);
+	if (rc == 0)
+		rc = uv_udp_recv_start(&u->h, udp_alloc_cb, udp_recv_cb);
+	if (rc != 0)
+		return rc;
+	build_query(p);
+	b = uv_buf_init((char *)p->qbuf + 2, (unsigned)p->qlen);
+	rc = uv_udp_try_send(&u->h, &b, 1, NULL);
+	return rc < 0 ? rc : 0;
+}
+
+/* Try the next upstream, or give up when the budget is spent. */
+static void
+attempt(struct pending *p)
+{
+	struct daemon *d = p->d;
+
+	for (;;) {
+		unsigned max_tries = (unsigned)p->set->n + 1;
+		int rc;
+
+		if (daemon_now(d) >= p->deadline_ms || p->tries >= max_tries ||
+		    d->stopping > 1) {
+			fail(p);
+			return;
+		}
+		p->up = upstreams_pick(p->set, p->tried, daemon_now(d));
+		p->tried |= 1u << p->up;
+		p->tries++;
+		p->sent_us = now_us();
+		rc = start_udp(p);
+		if (rc == 0) {
+			arm_timer(p, d->cfg.upstream_timeout);
+			return;
+		}
+		log_debug("send to %s failed: %s", p->set->u[p->up].name,
+		    uv_strerror(rc));
+		d->ctr.upstream_errors++;
+		p->net_errors++;
+		upstreams_fail(p->set, p->up, daemon_now(d),
+		    d->cfg.upstream_timeout * 1000);
+		close_sockets(p);
+	}
+}
+
+static void
+grow_table(struct daemon *d)
+{
+	size_t n = d->n_pending_buckets * 2;
+	struct pending **t = calloc(n, sizeof(*t));
+
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < d->n_pending_buckets; i++) {
+		struct pending *p = d->pending[i], *next;
+
+		for (; p != NULL; p = next) {
+			next = p->hnext;
+			p->hnext = t[p->hash & (n - 1)];
+			t[p->hash & (n - 1)] = p;
+		}
+	}
+	free(d->pending);
+	d->pending = t;
+	d->n_pending_buckets = n;
+}
+
+void
+forward_query(struct daemon *d, const struct client *cl,
+    const struct wire_query *q)
+{
+	struct cache_key key;
+	struct pending *p;
+	struct waiter *w;
+	uint64_t h;
+
+	cache_key_make(&key, q->qname, q->qname_len, q->qtype, q->qclass,
+	    q->do_bit);
+	h = key_hash(d, &key);
+	p = pending_find(d, &key, h);
+	if (p != NULL && p->n_waiters >= PENDING_WAITERS_MAX) {
+		d->ctr.dropped++;
+		return;
+	}
+	w = malloc(sizeof(*w));
+	if (w == NULL) {
+		d->ctr.dropped++;
+		return;
+	}
+	w->next = NULL;
+	w->cl = *cl;
+	w->q = *q;
+	server_client_ref(&w->cl);
+	if (p != NULL) {
+		d->ctr.merged++;
+		*p->tail = w;
+		p->tail = &w->next;
+		p->n_waiters++;
+		return;
+	}
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL) {
+		server_client_unref(&w->cl);
+		free(w);
+		d->ctr.dropped++;
+		return;
+	}
+	d->ctr.forwarded++;
+	p->d = d;
+	p->key = key;
+	p->hash = h;
+	p->waiters = w;
+	p->tail = &w->next;
+	p->n_waiters = 1;
+	p->set = d->ups;
+	upstreams_ref(p->set);
+	p->deadline_ms = daemon_now(d) + d->cfg.resolve_timeout;
+	uv_timer_init(d->loop, &p->timer);
+	p->timer.data = p;
+	if (d->n_pending + 1 > d->n_pending_buckets)
+		grow_table(d);
+	p->hnext = *slot(d, h);
+	*slot(d, h) = p;
+	d->n_pending++;
+	attempt(p);
+}
+
+void
+forward_abort_all(struct daemon *d)
+{
+	d->stopping = 2;
+	for (size_t i = 0; i < d->n_pending_buckets; i++) {
+		while (d->pending[i] != NULL)
+			fail(d->pending[i]);
+	}
+}

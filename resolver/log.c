@@ -1,0 +1,46 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "resolver/log.h"
+
+int log_level = LOG_LVL_INFO;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+int
+log_level_parse(const char *s)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]);
+	     i++) {
+		if (strcmp(s, level_names[i]) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+void
+log_msg(int level, const char *fmt, ...)
+{
+	char line[1024];
+	char stamp[32];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	int n;
+
+	if (level > log_level)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s.%03ldZ parasold %s: ", stamp,
+	    ts.tv_nsec / 1000000, level_names[level]);
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(line))
+		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	/* One write per line so concurrent writers do not interleave. */
+	fprintf(stderr, "%s\n", line);
+}

@@ -1,0 +1,91 @@
+/*
+ * The query decision: a pure function of the packet bytes, the client
+ * address and the state it is handed (access list, cache, clock). It parses,
+ * checks, and either writes a complete answer, says "forward", or says
+ * "drop". No sockets and no allocation, so it can be unit-tested and
+ * fuzzed as it is. Policy (the blocklist) slots in between the access check
+ * and the cache.
+ *
+ * The answer builders here are shared with the forwarder, which turns
+ * upstream replies into client answers the same way cache hits are.
+ */
+#ifndef RESOLVER_QUERY_H
+#define RESOLVER_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "resolver/wire.h"
+
+struct cache;
+struct addr_net;
+
+struct counters {
+	uint64_t queries;
+	uint64_t cache_hits;
+	uint64_t forwarded;
+	uint64_t merged;
+	uint64_t refused;
+	uint64_t formerr;
+	uint64_t notimp;
+	uint64_t badvers;
+	uint64_t servfail;
+	uint64_t dropped;
+	uint64_t truncated;
+	uint64_t bad_replies;
+	uint64_t upstream_timeouts;
+	uint64_t upstream_errors;
+	uint64_t tcp_fallbacks;
+	uint64_t tcp_refused;
+	uint64_t send_errors;
+};
+
+struct query_ctx {
+	struct cache *cache;
+	const struct addr_net *acl;
+	size_t n_acl;
+	uint16_t edns_size;
+	uint64_t now_ms;
+	struct counters *ctr;
+};
+
+enum query_action {
+	QUERY_DROP,
+	QUERY_ANSWER,
+	QUERY_FORWARD,
+};
+
+/*
+ * Decide what to do with one client packet. On QUERY_ANSWER the answer is
+ * in out[0..*out_len). On QUERY_FORWARD q holds the parsed query. tcp says
+ * which transport it came over (no size limit but 64 KiB).
+ */
+enum query_action query_decide(const struct query_ctx *ctx,
+    const uint8_t *pkt, size_t len, const struct sockaddr *client, int tcp,
+    struct wire_query *q, uint8_t *out, size_t cap, size_t *out_len);
+
+/* The most a client can take over this transport. */
+size_t query_size_limit(const struct wire_query *q, int tcp,
+    uint16_t edns_size);
+
+/*
+ * An answer carrying only a header, the question (when parsed) and an OPT
+ * record (when the client sent one), with rcode (values above 15 go into
+ * the OPT record) and an optional EDE. Returns its length, 0 if cap is
+ * too small.
+ */
+size_t query_answer_error(const struct wire_query *q, unsigned rcode,
+    int ede, const char *ede_text, uint16_t edns_size, uint8_t *out,
+    size_t cap);
+
+/*
+ * Turn reply bytes already in out[0..len) (a cache copy or an upstream
+ * reply, without an OPT record) into the answer for q: the client's ID,
+ * flags and spelling, our OPT record, and truncation to limit. Returns the
+ * final length.
+ */
+size_t query_answer_finish(const struct wire_query *q, uint8_t *out,
+    size_t len, size_t cap, size_t limit, uint16_t edns_size, int *truncated);
+
+#endif

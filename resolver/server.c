@@ -1,0 +1,494 @@
+/*
+ * Listeners: one UDP and one TCP socket per configured address, so answers
+ * leave from the address the query was sent to. UDP reads in batches
+ * (recvmmsg) into one loop-wide buffer and answers with a non-blocking
+ * send, so a cache hit costs no allocation. TCP connections frame
+ * messages with the 2-byte length, accept several queries at once and
+ * answer each as it completes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "resolver/addr.h"
+#include "resolver/daemon.h"
+#include "resolver/log.h"
+
+#define TCP_INFLIGHT_MAX 32
+#define TCP_WRITE_QUEUE_MAX (256 * 1024)
+#define TCP_BUF_INITIAL 1024
+
+struct listener {
+	struct daemon *d;
+	struct sockaddr_storage addr;
+	char name[ADDR_TEXT_MAX];
+	uv_udp_t udp;
+	uv_tcp_t tcp;
+	int udp_open;
+	int tcp_open;
+};
+
+struct tcp_conn {
+	struct daemon *d;
+	struct listener *l;
+	uv_tcp_t h;
+	uv_timer_t idle;
+	struct sockaddr_storage peer;
+	uint8_t *buf;
+	size_t cap;
+	size_t have;
+	unsigned inflight; /* queries waiting for upstream */
+	unsigned handles;  /* open libuv handles */
+	unsigned refs;     /* inflight plus the connection itself */
+	int closing;
+	int reading;
+	struct tcp_conn *prev;
+	struct tcp_conn *next;
+};
+
+struct send_req {
+	uv_udp_send_t req;
+	struct sockaddr_storage addr;
+	uint8_t data[];
+};
+
+struct write_req {
+	uv_write_t req;
+	uint8_t data[];
+};
+
+static void conn_process(struct tcp_conn *c);
+static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void
+conn_maybe_free(struct tcp_conn *c)
+{
+	if (c->handles == 0 && c->refs == 0) {
+		free(c->buf);
+		free(c);
+	}
+}
+
+static void
+conn_handle_closed_cb(uv_handle_t *h)
+{
+	struct tcp_conn *c = h->data;
+
+	c->handles--;
+	if (c->handles == 0) {
+		if (c->prev != NULL)
+			c->prev->next = c->next;
+		else
+			c->d->conns = c->next;
+		if (c->next != NULL)
+			c->next->prev = c->prev;
+		c->d->n_tcp_clients--;
+		c->refs--; /* the connection's own reference */
+		conn_maybe_free(c);
+	}
+}
+
+static void
+conn_close(struct tcp_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	uv_close((uv_handle_t *)&c->idle, conn_handle_closed_cb);
+	uv_close((uv_handle_t *)&c->h, conn_handle_closed_cb);
+}
+
+void
+server_client_ref(struct client *cl)
+{
+	if (cl->conn != NULL) {
+		cl->conn->refs++;
+		cl->conn->inflight++;
+	}
+}
+
+void
+server_client_unref(struct client *cl)
+{
+	struct tcp_conn *c = cl->conn;
+
+	if (c == NULL)
+		return;
+	c->inflight--;
+	c->refs--;
+	if (c->closing) {
+		conn_maybe_free(c);
+		return;
+	}
+	/* Reading paused at the in-flight cap: go on with what is queued. */
+	if (!c->reading && c->inflight < TCP_INFLIGHT_MAX)
+		conn_process(c);
+}
+
+int
+server_client_gone(const struct client *cl)
+{
+	return cl->conn != NULL && cl->conn->closing;
+}
+
+static void
+udp_sent_cb(uv_udp_send_t *req, int status)
+{
+	free(req->data);
+}
+
+static void
+tcp_written_cb(uv_write_t *req, int status)
+{
+	free(req->data);
+}
+
+void
+server_send(struct daemon *d, struct client *cl, const uint8_t *p, size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+
+	if (cl->conn == NULL) {
+		struct send_req *sr;
+		int rc;
+
+		rc = uv_udp_try_send(&cl->l->udp, &b, 1,
+		    (const struct sockaddr *)&cl->addr);
+		if (rc >= 0)
+			return;
+		if (rc != UV_EAGAIN) {
+			d->ctr.send_errors++;
+			return;
+		}
+		/* Socket buffer full: queue a copy. */
+		sr = malloc(sizeof(*sr) + len);
+		if (sr == NULL) {
+			d->ctr.send_errors++;
+			return;
+		}
+		memcpy(sr->data, p, len);
+		sr->addr = cl->addr;
+		sr->req.data = sr;
+		b = uv_buf_init((char *)sr->data, (unsigned)len);
+		if (uv_udp_send(&sr->req, &cl->l->udp, &b, 1,
+			(const struct sockaddr *)&sr->addr, udp_sent_cb) != 0) {
+			d->ctr.send_errors++;
+			free(sr);
+		}
+		return;
+	}
+
+	struct tcp_conn *c = cl->conn;
+	struct write_req *wr;
+
+	if (c->closing)
+		return;
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->h) >
+	    TCP_WRITE_QUEUE_MAX) {
+		/* A client that does not read its answers is let go. */
+		d->ctr.send_errors++;
+		conn_close(c);
+		return;
+	}
+	wr = malloc(sizeof(*wr) + 2 + len);
+	if (wr == NULL) {
+		d->ctr.send_errors++;
+		conn_close(c);
+		return;
+	}
+	wire_put16(wr->data, (uint16_t)len);
+	memcpy(wr->data + 2, p, len);
+	wr->req.data = wr;
+	b = uv_buf_init((char *)wr->data, (unsigned)(2 + len));
+	if (uv_write(&wr->req, (uv_stream_t *)&c->h, &b, 1, tcp_written_cb) !=
+	    0) {
+		free(wr);
+		d->ctr.send_errors++;
+		conn_close(c);
+	}
+}
+
+static void
+udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct listener *l = h->data;
+
+	*buf = uv_buf_init((char *)l->d->recv_buf,
+	    DAEMON_RECV_BATCH * DAEMON_DGRAM_MAX);
+}
+
+static void
+udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+    const struct sockaddr *addr, unsigned flags)
+{
+	struct listener *l = h->data;
+	struct client cl;
+
+	if (nread < 0 || addr == NULL)
+		return; /* errors on an unconnected socket are transient */
+	if (flags & UV_UDP_PARTIAL) {
+		l->d->ctr.dropped++;
+		return;
+	}
+	cl.l = l;
+	cl.conn = NULL;
+	memcpy(&cl.addr, addr, addr_len(addr));
+	daemon_query(l->d, (const uint8_t *)buf->base, (size_t)nread, &cl);
+}
+
+static void
+conn_idle_cb(uv_timer_t *t)
+{
+	struct tcp_conn *c = t->data;
+
+	if (c->inflight > 0) {
+		uv_timer_again(t);
+		return;
+	}
+	conn_close(c);
+}
+
+static void
+conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct tcp_conn *c = h->data;
+
+	if (c->have == c->cap) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	*buf = uv_buf_init((char *)c->buf + c->have,
+	    (unsigned)(c->cap - c->have));
+}
+
+/* Answer every complete message in the buffer, up to the in-flight cap. */
+static void
+conn_process(struct tcp_conn *c)
+{
+	struct client cl = {.l = c->l, .conn = c, .addr = c->peer};
+	size_t off = 0;
+
+	while (!c->closing && c->have - off >= 2) {
+		size_t need = wire_get16(c->buf + off);
+
+		if (need == 0) {
+			conn_close(c);
+			return;
+		}
+		if (c->have - off < 2 + need)
+			break;
+		if (c->inflight >= TCP_INFLIGHT_MAX)
+			break;
+		daemon_query(c->d, c->buf + off + 2, need, &cl);
+		off += 2 + need;
+	}
+	if (c->closing)
+		return;
+	if (off > 0) {
+		memmove(c->buf, c->buf + off, c->have - off);
+		c->have -= off;
+	}
+	/* Make room for the message whose length we know. */
+	if (c->have >= 2) {
+		size_t want = 2 + (size_t)wire_get16(c->buf);
+
+		if (want > c->cap) {
+			uint8_t *nb = realloc(c->buf, want);
+
+			if (nb == NULL) {
+				conn_close(c);
+				return;
+			}
+			c->buf = nb;
+			c->cap = want;
+		}
+	}
+	if (c->inflight >= TCP_INFLIGHT_MAX && c->reading) {
+		uv_read_stop((uv_stream_t *)&c->h);
+		c->reading = 0;
+	}
+	if (c->inflight < TCP_INFLIGHT_MAX && !c->reading && !c->d->stopping) {
+		if (uv_read_start((uv_stream_t *)&c->h, conn_alloc_cb,
+			conn_read_cb) == 0)
+			c->reading = 1;
+		else
+			conn_close(c);
+	}
+}
+
+static void
+conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct tcp_conn *c = s->data;
+
+	if (nread < 0) {
+		/* EOF or error: answers still in flight are dropped. */
+		conn_close(c);
+		return;
+	}
+	if (nread == 0)
+		return;
+	c->have += (size_t)nread;
+	uv_timer_again(&c->idle);
+	conn_process(c);
+}
+
+static void
+reject_closed_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
+tcp_connection_cb(uv_stream_t *server, int status)
+{
+	struct listener *l = server->data;
+	struct daemon *d = l->d;
+	struct tcp_conn *c;
+	int namelen;
+
+	if (status < 0)
+		return;
+	if (d->n_tcp_clients >= d->cfg.tcp_max_clients || d->stopping) {
+		/* Take it off the backlog and close it, or accept spins. */
+		uv_tcp_t *t = malloc(sizeof(*t));
+
+		d->ctr.tcp_refused++;
+		if (t == NULL)
+			return;
+		uv_tcp_init(d->loop, t);
+		if (uv_accept(server, (uv_stream_t *)t) != 0) {
+			uv_close((uv_handle_t *)t, reject_closed_cb);
+			return;
+		}
+		uv_close((uv_handle_t *)t, reject_closed_cb);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return;
+	c->buf = malloc(TCP_BUF_INITIAL);
+	if (c->buf == NULL) {
+		free(c);
+		return;
+	}
+	c->cap = TCP_BUF_INITIAL;
+	c->d = d;
+	c->l = l;
+	c->refs = 1;
+	uv_tcp_init(d->loop, &c->h);
+	uv_timer_init(d->loop, &c->idle);
+	c->h.data = c;
+	c->idle.data = c;
+	c->handles = 2;
+	c->next = d->conns;
+	if (d->conns != NULL)
+		d->conns->prev = c;
+	d->conns = c;
+	d->n_tcp_clients++;
+	if (uv_accept(server, (uv_stream_t *)&c->h) != 0) {
+		conn_close(c);
+		return;
+	}
+	namelen = sizeof(c->peer);
+	uv_tcp_getpeername(&c->h, (struct sockaddr *)&c->peer, &namelen);
+	uv_tcp_nodelay(&c->h, 1);
+	uv_timer_start(&c->idle, conn_idle_cb, d->cfg.tcp_idle_timeout,
+	    d->cfg.tcp_idle_timeout);
+	conn_process(c);
+}
+
+static int
+listener_open(struct daemon *d, struct listener *l)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&l->addr;
+	unsigned v6only = sa->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
+	int rc;
+
+	rc = uv_udp_init_ex(d->loop, &l->udp,
+	    (unsigned)sa->sa_family | UV_UDP_RECVMMSG);
+	if (rc != 0)
+		return rc;
+	l->udp_open = 1;
+	l->udp.data = l;
+	rc = uv_udp_bind(&l->udp, sa, v6only);
+	if (rc != 0)
+		return rc;
+	rc = uv_udp_recv_start(&l->udp, udp_alloc_cb, udp_recv_cb);
+	if (rc != 0)
+		return rc;
+
+	rc = uv_tcp_init_ex(d->loop, &l->tcp, sa->sa_family);
+	if (rc != 0)
+		return rc;
+	l->tcp_open = 1;
+	l->tcp.data = l;
+	rc = uv_tcp_bind(&l->tcp, sa,
+	    sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	if (rc != 0)
+		return rc;
+	return uv_listen((uv_stream_t *)&l->tcp, 128, tcp_connection_cb);
+}
+
+int
+server_listen(struct daemon *d)
+{
+	d->listeners = calloc(d->cfg.n_listen, sizeof(*d->listeners));
+	if (d->listeners == NULL)
+		return UV_ENOMEM;
+	d->n_listeners = d->cfg.n_listen;
+	for (size_t i = 0; i < d->n_listeners; i++) {
+		struct listener *l = &d->listeners[i];
+		int rc;
+
+		l->d = d;
+		l->addr = d->cfg.listen[i];
+		addr_text((const struct sockaddr *)&l->addr, l->name,
+		    sizeof(l->name));
+		rc = listener_open(d, l);
+		if (rc != 0) {
+			log_err("cannot listen on %s: %s", l->name,
+			    uv_strerror(rc));
+			return rc;
+		}
+		if (addr_is_wildcard((const struct sockaddr *)&l->addr))
+			log_warn("%s is a wildcard address: on a host with "
+				 "several addresses, list each one so answers "
+				 "leave from the address asked",
+			    l->name);
+	}
+	return 0;
+}
+
+void
+server_stop_listening(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_listeners; i++) {
+		struct listener *l = &d->listeners[i];
+
+		if (l->udp_open)
+			uv_udp_recv_stop(&l->udp);
+		if (l->tcp_open) {
+			uv_close((uv_handle_t *)&l->tcp, NULL);
+			l->tcp_open = 0;
+		}
+	}
+}
+
+void
+server_close(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_listeners; i++) {
+		struct listener *l = &d->listeners[i];
+
+		if (l->udp_open) {
+			uv_close((uv_handle_t *)&l->udp, NULL);
+			l->udp_open = 0;
+		}
+		if (l->tcp_open) {
+			uv_close((uv_handle_t *)&l->tcp, NULL);
+			l->tcp_open = 0;
+		}
+	}
+	for (struct tcp_conn *c = d->conns; c != NULL; c = c->next)
+		conn_close(c);
+}

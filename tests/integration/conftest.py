@@ -1,0 +1,136 @@
+"""Fixtures for the parasold integration tests.
+
+Run:  cd /work/main && /usr/bin/python3 -m pytest -q tests/integration
+Binary: $PARASOLD, default build/resolver/parasold.  If it is missing every test
+errors out, unless PARASOLD_SKIP_MISSING=1 is set (then they are skipped).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fakeupstream import FakeUpstream  # noqa: E402
+from helpers import Parasold, binary_path, free_port, ROOT  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when in ("call", "setup") and rep.failed:
+        for i, p in enumerate(getattr(item, "_parasold_procs", [])):
+            text = p.stderr_text()
+            if len(text) > 6000:
+                text = "...\n" + text[-6000:]
+            rep.sections.append((f"parasold #{i} argv", " ".join(p.args)))
+            rep.sections.append((f"parasold #{i} stderr", text))
+        for i, u in enumerate(getattr(item, "_upstreams", [])):
+            lines = [f"{q.transport} {q.qname} {q.qtype} id={q.id} edns={q.edns} from={q.source}" for q in u.log[-40:]]
+            rep.sections.append((f"fake upstream #{i} {u.hostport} queries", "\n".join(lines) or "(none)"))
+
+
+@pytest.fixture(scope="session")
+def parasold_binary():
+    path = binary_path()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        msg = (f"parasold binary not found at {path}: build it with "
+               f"'cd {ROOT} && meson setup build; ninja -C build' or set PARASOLD=/path/to/parasold")
+        if os.environ.get("PARASOLD_SKIP_MISSING"):
+            pytest.skip(msg)
+        pytest.fail(msg, pytrace=False)
+    return path
+
+
+@pytest.fixture
+def make_upstream(request):
+    ups = []
+    request.node._upstreams = ups
+
+    def make(addr="127.0.0.1", port=0, **kw):
+        u = FakeUpstream(addr, port, **kw).start()
+        ups.append(u)
+        return u
+
+    yield make
+    for u in ups:
+        u.stop()
+
+
+@pytest.fixture
+def upstream(make_upstream):
+    """A healthy fake upstream on 127.0.0.1:<dynamic>."""
+    return make_upstream()
+
+
+def _split_hostport(s):
+    if s.startswith("["):
+        host, _, rest = s[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else 53
+        return host, port
+    if s.count(":") == 1:
+        host, port = s.split(":")
+        return host, int(port)
+    return s, 53
+
+
+@pytest.fixture
+def parasold_factory(parasold_binary, request):
+    """start(*extra_args, upstreams=[...], listen=[...], ...) -> running Parasold.
+
+    By default adds --listen=127.0.0.1:<free port>, one --upstream per given
+    upstream (FakeUpstream or "addr:port" string) and --log-level=info, then
+    waits for the 'ready' line.  defaults=False passes only extra_args.
+    """
+    procs = []
+    request.node._parasold_procs = procs
+
+    def start(*extra, upstreams=(), listen=None, log_level="info", wait_ready=True,
+              env=None, defaults=True, ready_timeout=10.0):
+        args = []
+        if defaults:
+            if listen is None:
+                listen = [f"127.0.0.1:{free_port()}"]
+            for lst in listen:
+                args.append(f"--listen={lst}")
+            for u in upstreams:
+                args.append(f"--upstream={getattr(u, 'hostport', u)}")
+            if log_level:
+                args.append(f"--log-level={log_level}")
+        args += list(extra)
+        p = Parasold(args, env=env)
+        if listen:
+            p.addr, p.port = _split_hostport(listen[0])
+            p.listens = [_split_hostport(x) for x in listen]
+        procs.append(p)
+        p.start(wait_ready=wait_ready, timeout=ready_timeout)
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()
+
+
+@pytest.fixture
+def parasold(parasold_factory, upstream):
+    """parasold on 127.0.0.1:<free> forwarding to the default fake upstream."""
+    p = parasold_factory(upstreams=[upstream])
+    p.upstream = upstream
+    return p
+
+
+@pytest.fixture
+def run_parasold(parasold_binary):
+    """Run parasold to completion (e.g. --check-config): returns CompletedProcess."""
+    def run(*args, env=None, timeout=10):
+        e = dict(os.environ)
+        e.pop("PARASOL_CONFIG", None)
+        e.update(env or {})
+        return subprocess.run([parasold_binary, *args], capture_output=True, text=True,
+                              timeout=timeout, env=e, stdin=subprocess.DEVNULL, cwd=ROOT)
+    return run

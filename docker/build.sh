@@ -1,0 +1,50 @@
+#!/bin/sh
+# Install the Debian 12 packages Parasol needs and build it into build/.
+# The one script behind the README's Quick start, the test suite, CI and
+# the container image, so they cannot drift apart.
+#
+#   docker/build.sh           runtime + build packages, then build
+#   docker/build.sh --test    also the packages the test suite uses
+#   docker/build.sh --bench   also the packages the benchmark uses
+set -eu
+cd "$(dirname "$0")/.."
+
+pkgs="build-essential meson ninja-build pkg-config libldns-dev libuv1-dev
+libsodium-dev libsqlite3-dev libcurl4-openssl-dev"
+for arg in "$@"; do
+	case "$arg" in
+	--test) pkgs="$pkgs libcmocka-dev ldnsutils knot-dnsutils bind9-dnsutils
+python3-dnspython python3-pytest" ;;
+	--bench) pkgs="$pkgs dnsperf unbound python3-dnspython" ;;
+	*) echo "usage: docker/build.sh [--test] [--bench]" >&2; exit 2 ;;
+	esac
+done
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+	    grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "docker/build.sh: missing packages:$missing (run as root)" >&2
+		exit 1
+	fi
+	echo "docker/build.sh: installing$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# Keep packaged daemons (unbound) from starting on their own.
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d.parasol
+	chmod +x /usr/sbin/policy-rc.d.parasol
+	[ -e /usr/sbin/policy-rc.d ] || ln -s policy-rc.d.parasol /usr/sbin/policy-rc.d
+	apt-get install -y -q --no-install-recommends $missing
+	[ -L /usr/sbin/policy-rc.d ] && rm -f /usr/sbin/policy-rc.d
+	rm -f /usr/sbin/policy-rc.d.parasol
+fi
+
+if [ -f build/build.ninja ]; then
+	meson setup --reconfigure build >/dev/null
+else
+	meson setup build
+fi
+ninja -C build

@@ -300,7 +300,7 @@ finish_stop(struct daemon *d)
 	if (!uv_is_closing((uv_handle_t *)&d->drain_timer))
 		uv_close((uv_handle_t *)&d->drain_timer, NULL);
 	daemon_stats_line(d, line, sizeof(line));
-	log_info("%s", line);
+	log_always("%s", line);
 	log_info("stopped");
 }
 
@@ -334,8 +334,7 @@ signal_cb(uv_signal_t *s, int signum)
 		break;
 	case SIGUSR1:
 		daemon_stats_line(d, line, sizeof(line));
-		log_msg(LOG_LVL_ERROR < log_level ? log_level : LOG_LVL_ERROR,
-		    "%s", line);
+		log_always("%s", line);
 		break;
 	case SIGTERM:
 	case SIGINT:

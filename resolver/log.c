@@ -20,27 +20,44 @@ log_level_parse(const char *s)
 	return -1;
 }
 
-void
-log_msg(int level, const char *fmt, ...)
+static void
+vlog(int level, const char *fmt, va_list ap)
 {
 	char line[1024];
 	char stamp[32];
 	struct timespec ts;
 	struct tm tm;
-	va_list ap;
 	int n;
 
-	if (level > log_level)
-		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	n = snprintf(line, sizeof(line), "%s.%03ldZ parasold %s: ", stamp,
 	    ts.tv_nsec / 1000000, level_names[level]);
-	va_start(ap, fmt);
 	if (n > 0 && (size_t)n < sizeof(line))
 		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
 	/* One write per line so concurrent writers do not interleave. */
 	fprintf(stderr, "%s\n", line);
+}
+
+void
+log_msg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_always(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_LVL_INFO, fmt, ap);
+	va_end(ap);
 }

@@ -18,6 +18,8 @@ extern int log_level;
 int log_level_parse(const char *s);
 void log_msg(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Logged at "info" whatever the level: replies to an explicit request. */
+void log_always(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define log_err(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)

@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,8 @@ enum cfg_type {
 	CFG_BYTES,  /* bounded integer with k/M/G suffix */
 	CFG_PATH,
 	CFG_LOGLEVEL,
+	CFG_SINKHOLE,
+	CFG_BOOL,
 };
 
 struct cfg_key {
@@ -59,6 +62,19 @@ static const struct cfg_key keys[] = {
 	    "largest UDP answer sent and advertised"},
 	{"log-level", CFG_LOGLEVEL, F(log_level), 0, 0, 0, "info",
 	    "error, warn, info or debug"},
+	{"lists-db", CFG_PATH, F(lists_db), 0, 0, 0,
+	    "/var/lib/parasol/lists.db", "the blocklist database"},
+	{"control", CFG_PATH, F(control), 0, 0, 0, "/run/parasol/parasold.sock",
+	    "control socket for parasol and parasol-update"},
+	{"sinkhole", CFG_SINKHOLE, F(sinkhole), 0, 0, 0, "null",
+	    "answer for blocked names: null, nxdomain, nodata, refused or "
+	    "ADDR[,ADDR6]"},
+	{"block-ttl", CFG_UINT, F(block_ttl), 0, 0, 86400, "10",
+	    "TTL of blocked answers, seconds"},
+	{"lists-poll", CFG_UINT, F(lists_poll), 0, 0, 3600000, "5000",
+	    "check lists.db for a new generation every, ms (0: never)"},
+	{"seed-defaults", CFG_BOOL, F(seed_defaults), 0, 0, 0, "yes",
+	    "load the bundled lists into an empty lists.db"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -114,6 +130,46 @@ parse_uint(const char *v, int bytes, uint64_t *out)
 	if (*end != '\0')
 		return -1;
 	*out = n;
+	return 0;
+}
+
+static int
+parse_sinkhole(const char *v, struct sinkhole *sh)
+{
+	static const struct {
+		const char *name;
+		enum sinkhole_mode mode;
+	} modes[] = {
+	    {"null", SINKHOLE_NULL},
+	    {"nxdomain", SINKHOLE_NXDOMAIN},
+	    {"nodata", SINKHOLE_NODATA},
+	    {"refused", SINKHOLE_REFUSED},
+	};
+	char buf[128], *comma;
+
+	memset(sh, 0, sizeof(*sh));
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcmp(v, modes[i].name) == 0) {
+			sh->mode = modes[i].mode;
+			return 0;
+		}
+	}
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", v);
+	sh->mode = SINKHOLE_ADDRESS;
+	comma = strchr(buf, ',');
+	if (comma != NULL)
+		*comma++ = '\0';
+	/* Either order; one of each family at most. */
+	for (char *a = buf; a != NULL; a = comma, comma = NULL) {
+		if (inet_pton(AF_INET, a, &sh->a4) == 1 && !sh->has4)
+			sh->has4 = 1;
+		else if (inet_pton(AF_INET6, a, &sh->a6) == 1 && !sh->has6)
+			sh->has6 = 1;
+		else
+			return -1;
+	}
 	return 0;
 }
 
@@ -185,6 +241,28 @@ set_value(struct config *cfg, const struct cfg_key *k, const char *v,
 			return -1;
 		}
 		snprintf(base + k->off, PATH_MAX, "%s", v);
+		return 0;
+	case CFG_SINKHOLE:
+		if (parse_sinkhole(v, (struct sinkhole *)(base + k->off)) != 0) {
+			snprintf(err, errlen,
+			    "%s: '%s' is not null, nxdomain, nodata, refused or "
+			    "IPv4[,IPv6]",
+			    k->name, v);
+			return -1;
+		}
+		return 0;
+	case CFG_BOOL:
+		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+		    strcmp(v, "1") == 0) {
+			*(int *)(base + k->off) = 1;
+		} else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+		    strcmp(v, "0") == 0) {
+			*(int *)(base + k->off) = 0;
+		} else {
+			snprintf(err, errlen, "%s: '%s' is not yes or no",
+			    k->name, v);
+			return -1;
+		}
 		return 0;
 	case CFG_LOGLEVEL: {
 		int lvl = log_level_parse(v);

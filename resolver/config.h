@@ -15,8 +15,26 @@
 
 #include "resolver/addr.h"
 
+#include <netinet/in.h>
+
 #define CONFIG_MAX_ADDRS 32
 #define CONFIG_MAX_NETS 256
+
+enum sinkhole_mode {
+	SINKHOLE_NULL = 0, /* 0.0.0.0 / ::, NODATA for other types */
+	SINKHOLE_NXDOMAIN,
+	SINKHOLE_NODATA,
+	SINKHOLE_REFUSED,
+	SINKHOLE_ADDRESS, /* the configured addresses */
+};
+
+struct sinkhole {
+	enum sinkhole_mode mode;
+	int has4;
+	int has6;
+	struct in_addr a4;
+	struct in6_addr a6;
+};
 
 struct config {
 	char file[PATH_MAX]; /* empty when there is none */
@@ -37,6 +55,12 @@ struct config {
 	uint64_t tcp_max_clients;
 	uint64_t edns_size;
 	int log_level;
+	char lists_db[PATH_MAX];
+	char control[PATH_MAX];
+	struct sinkhole sinkhole;
+	uint64_t block_ttl;
+	uint64_t lists_poll;
+	int seed_defaults;
 };
 
 /*

@@ -9,7 +9,9 @@
 #include <sodium.h>
 
 #include "resolver/addr.h"
+#include "blocklist/match.h"
 #include "resolver/cache.h"
+#include "resolver/control.h"
 #include "resolver/daemon.h"
 #include "resolver/log.h"
 #include "resolver/upstream.h"
@@ -164,6 +166,8 @@ daemon_init(struct daemon *d, uv_loop_t *loop, const struct config *cfg)
 	d->ups = make_upstreams(cfg);
 	if (d->ups == NULL)
 		return -1;
+	if (policy_init(&d->policy, d) != 0)
+		return -1;
 	return 0;
 }
 
@@ -175,6 +179,9 @@ daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
 	    .cache = d->cache,
 	    .acl = d->cfg.allow,
 	    .n_acl = d->cfg.n_allow,
+	    .policy = d->policy.snap,
+	    .sinkhole = &d->cfg.sinkhole,
+	    .block_ttl = (uint32_t)d->cfg.block_ttl,
 	    .edns_size = (uint16_t)d->cfg.edns_size,
 	    .now_ms = daemon_now(d),
 	    .ctr = &d->ctr,
@@ -203,13 +210,18 @@ daemon_stats_line(const struct daemon *d, char *buf, size_t cap)
 
 	cache_get_stats(d->cache, &cs);
 	snprintf(buf, cap,
-	    "stats: queries=%llu cache_hits=%llu forwarded=%llu merged=%llu "
+	    "stats: queries=%llu blocked=%llu blocked_cname=%llu "
+	    "cache_hits=%llu forwarded=%llu merged=%llu "
 	    "refused=%llu formerr=%llu notimp=%llu badvers=%llu servfail=%llu "
 	    "dropped=%llu truncated=%llu bad_replies=%llu "
 	    "upstream_timeouts=%llu upstream_errors=%llu tcp_fallbacks=%llu "
 	    "tcp_refused=%llu send_errors=%llu tcp_clients=%zu in_flight=%zu "
-	    "cache_entries=%llu cache_bytes=%llu cache_evictions=%llu",
-	    (unsigned long long)c->queries, (unsigned long long)c->cache_hits,
+	    "cache_entries=%llu cache_bytes=%llu cache_evictions=%llu "
+	    "lists_generation=%llu lists_names=%zu lists_reloads=%llu "
+	    "lists_reload_failures=%llu",
+	    (unsigned long long)c->queries, (unsigned long long)c->blocked,
+	    (unsigned long long)c->blocked_cname,
+	    (unsigned long long)c->cache_hits,
 	    (unsigned long long)c->forwarded, (unsigned long long)c->merged,
 	    (unsigned long long)c->refused, (unsigned long long)c->formerr,
 	    (unsigned long long)c->notimp, (unsigned long long)c->badvers,
@@ -222,7 +234,11 @@ daemon_stats_line(const struct daemon *d, char *buf, size_t cap)
 	    (unsigned long long)c->tcp_refused,
 	    (unsigned long long)c->send_errors, d->n_tcp_clients, d->n_pending,
 	    (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
-	    (unsigned long long)cs.evictions);
+	    (unsigned long long)cs.evictions,
+	    (unsigned long long)d->policy.have_gen,
+	    d->policy.snap != NULL ? bl_snapshot_names(d->policy.snap) : 0,
+	    (unsigned long long)d->policy.reloads,
+	    (unsigned long long)d->policy.reload_failures);
 }
 
 static int
@@ -274,6 +290,7 @@ reload(struct daemon *d)
 	log_level = d->cfg.log_level;
 	cache_limits_from(&d->cfg, &lim);
 	cache_set_limits(d->cache, &lim);
+	policy_start_polling(&d->policy);
 	log_info("reloaded configuration%s%s",
 	    d->config_file != NULL ? " from " : "",
 	    d->config_file != NULL ? d->config_file : "");
@@ -293,6 +310,8 @@ finish_stop(struct daemon *d)
 
 	forward_abort_all(d);
 	server_close(d);
+	control_close(d);
+	policy_close(&d->policy);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
@@ -331,6 +350,7 @@ signal_cb(uv_signal_t *s, int signum)
 	switch (signum) {
 	case SIGHUP:
 		reload(d);
+		policy_reload(&d->policy, 1, NULL, NULL);
 		break;
 	case SIGUSR1:
 		daemon_stats_line(d, line, sizeof(line));
@@ -373,6 +393,12 @@ daemon_start(struct daemon *d)
 	uv_signal_start(&d->sig_usr1, signal_cb, SIGUSR1);
 	if (server_listen(d) != 0)
 		return -1;
+	/* Resolution matters more than the control socket: go on without
+	 * it; lists.db is still polled for new generations. */
+	if (control_listen(d) != 0)
+		log_warn("running without a control socket: 'parasol reload' "
+			 "will not reach this daemon");
+	policy_start_polling(&d->policy);
 	d->started_ms = daemon_now(d);
 	for (size_t i = 0; i < d->ups->n; i++)
 		log_info("upstream %s", d->ups->u[i].name);
@@ -391,6 +417,7 @@ daemon_clear(struct daemon *d)
 	/* Anything still open (a failed start) is closed and reaped here. */
 	uv_walk(d->loop, close_all_cb, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);
+	policy_clear(&d->policy);
 	cache_free(d->cache);
 	upstreams_unref(d->ups);
 	free(d->listeners);

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "resolver/config.h"
+#include "resolver/policy.h"
 #include "resolver/query.h"
 
 struct cache;
@@ -46,6 +47,9 @@ struct daemon {
 	size_t n_tcp_clients;
 	struct tcp_conn *conns;
 	struct counters ctr;
+	struct policy policy;
+	uv_pipe_t control;
+	int control_open;
 	uint64_t started_ms;
 	int stopping;
 	int exit_code;

@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "blocklist/match.h"
 #include "resolver/addr.h"
 #include "resolver/cache.h"
 #include "resolver/daemon.h"
@@ -200,6 +201,59 @@ fail(struct pending *p)
 	pending_done(p);
 }
 
+/*
+ * Check every name of the answer's CNAME chain against the blocklist.
+ * Returns 1 and fills v and the blocked name when one is blocked.
+ */
+static int
+cname_blocked(const struct daemon *d, const uint8_t *pkt, size_t len,
+    const struct wire_scan *scan, struct bl_verdict *v, uint8_t *name,
+    size_t *name_len)
+{
+	for (uint16_t i = 0; i < scan->n_cname; i++) {
+		size_t offs[2] = {scan->cname_owner[i], scan->cname_target[i]};
+
+		for (int j = 0; j < 2; j++) {
+			size_t off = offs[j], n = 0;
+
+			if (wire_name_decode(pkt, len, &off, name, &n) != 0)
+				continue;
+			wire_name_lower(name, name, n);
+			bl_match_lookup(d->policy.snap, name, n, v);
+			if (v->action == BL_BLOCK) {
+				*name_len = n;
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The chain leads to a blocked name: answer as blocked, cache nothing. */
+static void
+answer_blocked(struct pending *p, const struct bl_verdict *v,
+    const uint8_t *name, size_t name_len)
+{
+	struct daemon *d = p->d;
+
+	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
+		size_t n;
+
+		if (server_client_gone(&w->cl))
+			continue;
+		d->ctr.blocked_cname++;
+		n = query_answer_blocked(&w->q, d->policy.snap, v, name,
+		    name_len, &d->cfg.sinkhole, (uint32_t)d->cfg.block_ttl,
+		    (uint16_t)d->cfg.edns_size,
+		    query_size_limit(&w->q, w->cl.conn != NULL,
+			(uint16_t)d->cfg.edns_size),
+		    d->out, sizeof(d->out));
+		if (n > 0)
+			server_send(d, &w->cl, d->out, n);
+	}
+	pending_done(p);
+}
+
 /* A reply that passed every check: cache it and answer everyone. */
 static void
 succeed(struct pending *p, const uint8_t *pkt, size_t len,
@@ -207,8 +261,16 @@ succeed(struct pending *p, const uint8_t *pkt, size_t len,
 {
 	struct daemon *d = p->d;
 	size_t keep = scan->opt_off != 0 ? scan->opt_off : len;
+	struct bl_verdict v;
+	uint8_t name[WIRE_NAME_MAX];
+	size_t name_len = 0;
 
 	upstreams_ok(p->set, p->up, now_us() - p->sent_us);
+	if (d->policy.snap != NULL &&
+	    cname_blocked(d, pkt, len, scan, &v, name, &name_len)) {
+		answer_blocked(p, &v, name, name_len);
+		return;
+	}
 	cache_insert(d->cache, &p->key, pkt, len, scan, daemon_now(d));
 	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
 		size_t n;

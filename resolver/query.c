@@ -1,6 +1,10 @@
+#include <stdio.h>
 #include <string.h>
 
+#include "blocklist/match.h"
+#include "blocklist/name.h"
 #include "resolver/addr.h"
+#include "resolver/config.h"
 #include "resolver/cache.h"
 #include "resolver/query.h"
 
@@ -50,6 +54,141 @@ query_answer_error(const struct wire_query *q, unsigned rcode, int ede,
 	if (q->edns) {
 		n = wire_opt_write(out + len, cap - len, edns_size,
 		    (uint8_t)(rcode >> 4), q->do_bit, ede, ede_text);
+		if (n == 0)
+			return 0;
+		len += n;
+		wire_put16(out + 10, 1);
+	}
+	return len;
+}
+
+/* Synthetic SOA names: .invalid is reserved never to resolve (RFC 6761). */
+static const uint8_t soa_mname[] = "\7parasol\7invalid";
+static const uint8_t soa_rname[] = "\7blocked\7parasol\7invalid";
+
+static size_t
+put_rr_head(uint8_t *p, uint16_t type, uint32_t ttl, uint16_t rdlen)
+{
+	wire_put16(p, type);
+	wire_put16(p + 2, WIRE_CLASS_IN);
+	wire_put32(p + 4, ttl);
+	wire_put16(p + 8, rdlen);
+	return 10;
+}
+
+size_t
+query_answer_blocked(const struct wire_query *q, const struct bl_snapshot *s,
+    const struct bl_verdict *v, const uint8_t *cname, size_t cname_len,
+    const struct sinkhole *sh, uint32_t ttl, uint16_t edns_size,
+    size_t limit, uint8_t *out, size_t cap)
+{
+	const struct bl_feed_info *feed = bl_snapshot_feed(s, v->feed);
+	size_t len = WIRE_HDR_LEN + q->qname_len + 4, qend = len;
+	unsigned rcode = WIRE_RCODE_NOERROR;
+	const uint8_t *addr = NULL;
+	size_t addr_len = 0;
+	int soa = 0;
+	char rule[BL_NAME_MAX + 1], target[BL_NAME_MAX + 1], text[1024];
+	static const uint8_t zero[16];
+
+	switch (sh->mode) {
+	case SINKHOLE_REFUSED:
+		rcode = WIRE_RCODE_REFUSED;
+		break;
+	case SINKHOLE_NXDOMAIN:
+		rcode = WIRE_RCODE_NXDOMAIN;
+		soa = 1;
+		break;
+	case SINKHOLE_NODATA:
+		soa = 1;
+		break;
+	case SINKHOLE_NULL:
+	case SINKHOLE_ADDRESS:
+		if (q->qtype == WIRE_TYPE_A &&
+		    (sh->mode == SINKHOLE_NULL || sh->has4)) {
+			addr = sh->mode == SINKHOLE_NULL
+			    ? zero
+			    : (const uint8_t *)&sh->a4;
+			addr_len = 4;
+		} else if (q->qtype == WIRE_TYPE_AAAA &&
+		    (sh->mode == SINKHOLE_NULL || sh->has6)) {
+			addr = sh->mode == SINKHOLE_NULL
+			    ? zero
+			    : (const uint8_t *)&sh->a6;
+			addr_len = 16;
+		} else {
+			soa = 1;
+		}
+		break;
+	}
+	if (cap < qend + 2 + 10 + 16 + 255 + sizeof(soa_mname) +
+		sizeof(soa_rname) + 20 + 11 + 4 + sizeof(text))
+		return 0;
+	memset(out, 0, WIRE_HDR_LEN);
+	wire_put16(out, q->id);
+	wire_put16(out + 2, 0);
+	wire_put16(out + 4, 1);
+	wire_question_write(out + WIRE_HDR_LEN, cap - WIRE_HDR_LEN, q->qname,
+	    q->qname_len, q->qtype, q->qclass);
+	if (addr != NULL) {
+		wire_put16(out + len, 0xc000 | WIRE_HDR_LEN);
+		len += 2;
+		len += put_rr_head(out + len, q->qtype, ttl, (uint16_t)addr_len);
+		memcpy(out + len, addr, addr_len);
+		len += addr_len;
+		wire_put16(out + 6, 1);
+	} else if (soa) {
+		size_t rdlen = sizeof(soa_mname) + sizeof(soa_rname) + 20;
+
+		/* The blocked name is the SOA owner: its "zone" is ours. */
+		if (cname == NULL && v->rule_len <= q->qname_len) {
+			wire_put16(out + len, (uint16_t)(0xc000 | (WIRE_HDR_LEN +
+			    q->qname_len - v->rule_len)));
+			len += 2;
+		} else {
+			memcpy(out + len, v->rule, v->rule_len);
+			len += v->rule_len;
+		}
+		len += put_rr_head(out + len, WIRE_TYPE_SOA, ttl,
+		    (uint16_t)rdlen);
+		memcpy(out + len, soa_mname, sizeof(soa_mname));
+		len += sizeof(soa_mname);
+		memcpy(out + len, soa_rname, sizeof(soa_rname));
+		len += sizeof(soa_rname);
+		wire_put32(out + len, (uint32_t)bl_snapshot_generation(s));
+		wire_put32(out + len + 4, 3600);
+		wire_put32(out + len + 8, 600);
+		wire_put32(out + len + 12, 86400);
+		wire_put32(out + len + 16, ttl);
+		len += 20;
+		wire_put16(out + 8, 1);
+	}
+	wire_put16(out + 2, answer_flags(q, 0, rcode));
+	if (len + (q->edns ? 11 : 0) > limit) {
+		len = qend;
+		wire_put16(out + 2, (uint16_t)(wire_get16(out + 2) |
+					       WIRE_FLAG_TC));
+		wire_put16(out + 6, 0);
+		wire_put16(out + 8, 0);
+	}
+	if (q->edns) {
+		size_t n;
+
+		bl_name_from_wire(v->rule, v->rule_len, rule, sizeof(rule));
+		if (cname != NULL) {
+			bl_name_from_wire(cname, cname_len, target,
+			    sizeof(target));
+			snprintf(text, sizeof(text),
+			    "category=%s feed=%s rule=%s cname=%s",
+			    feed != NULL ? feed->category : "",
+			    feed != NULL ? feed->id : "", rule, target);
+		} else {
+			snprintf(text, sizeof(text), "category=%s feed=%s rule=%s",
+			    feed != NULL ? feed->category : "",
+			    feed != NULL ? feed->id : "", rule);
+		}
+		n = wire_opt_write(out + len, cap - len, edns_size, 0, q->do_bit,
+		    WIRE_EDE_BLOCKED, text);
 		if (n == 0)
 			return 0;
 		len += n;
@@ -154,10 +293,24 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 		goto error;
 	}
 
-	/* Policy goes here, before the cache. */
-
 	cache_key_make(&key, q->qname, q->qname_len, q->qtype, q->qclass,
 	    q->do_bit);
+	if (ctx->policy != NULL) {
+		struct bl_verdict v;
+
+		bl_match_lookup(ctx->policy, key.name, key.name_len, &v);
+		if (v.action == BL_BLOCK) {
+			ctr->blocked++;
+			n = query_answer_blocked(q, ctx->policy, &v, NULL, 0,
+			    ctx->sinkhole, ctx->block_ttl, ctx->edns_size,
+			    query_size_limit(q, tcp, ctx->edns_size), out, cap);
+			if (n == 0)
+				goto drop;
+			*out_len = n;
+			return QUERY_ANSWER;
+		}
+	}
+
 	e = cache_lookup(ctx->cache, &key, ctx->now_ms);
 	if (e == NULL)
 		return QUERY_FORWARD;

@@ -20,9 +20,14 @@
 
 struct cache;
 struct addr_net;
+struct bl_snapshot;
+struct bl_verdict;
+struct sinkhole;
 
 struct counters {
 	uint64_t queries;
+	uint64_t blocked;
+	uint64_t blocked_cname;
 	uint64_t cache_hits;
 	uint64_t forwarded;
 	uint64_t merged;
@@ -45,6 +50,9 @@ struct query_ctx {
 	struct cache *cache;
 	const struct addr_net *acl;
 	size_t n_acl;
+	const struct bl_snapshot *policy; /* may be NULL */
+	const struct sinkhole *sinkhole;
+	uint32_t block_ttl;
 	uint16_t edns_size;
 	uint64_t now_ms;
 	struct counters *ctr;
@@ -77,6 +85,17 @@ size_t query_size_limit(const struct wire_query *q, int tcp,
  */
 size_t query_answer_error(const struct wire_query *q, unsigned rcode,
     int ede, const char *ede_text, uint16_t edns_size, uint8_t *out,
+    size_t cap);
+
+/*
+ * The sinkhole answer for q, blocked by verdict v of snapshot s. When the
+ * name that matched is not q's own (a CNAME target), cname gives it in
+ * wire form for the EDE text; else NULL. Returns the length, 0 on error.
+ */
+size_t query_answer_blocked(const struct wire_query *q,
+    const struct bl_snapshot *s, const struct bl_verdict *v,
+    const uint8_t *cname, size_t cname_len, const struct sinkhole *sh,
+    uint32_t ttl, uint16_t edns_size, size_t limit, uint8_t *out,
     size_t cap);
 
 /*

@@ -276,6 +276,7 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 	s->has_soa = 0;
 	s->min_ttl = UINT32_MAX;
 	s->n_ttl = 0;
+	s->n_cname = 0;
 	if (wire_get16(pkt + 4) != 1)
 		return -1;
 	if (wire_name_decode(pkt, len, &pos, s->qname, &name_len) != 0 ||
@@ -316,6 +317,19 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 		if (s->n_ttl >= WIRE_SCAN_MAX_RR || ttl_off > UINT16_MAX)
 			return -1;
 		s->ttl_off[s->n_ttl++] = (uint16_t)ttl_off;
+		if (type == WIRE_TYPE_CNAME && i < s->ancount) {
+			size_t r = rdata_off;
+
+			/* A chain longer than this is refused, not cut short:
+			 * every name in it must be checked against policy. */
+			if (s->n_cname >= WIRE_SCAN_MAX_CNAME ||
+			    wire_name_decode(pkt, rdata_off + rdlen, &r, NULL,
+				NULL) != 0 ||
+			    r != rdata_off + rdlen)
+				return -1;
+			s->cname_owner[s->n_cname] = (uint16_t)rr;
+			s->cname_target[s->n_cname++] = (uint16_t)rdata_off;
+		}
 		if (type == WIRE_TYPE_SOA && i >= s->ancount &&
 		    i < (unsigned)s->ancount + s->nscount && !s->has_soa) {
 			size_t r = rdata_off;
@@ -345,8 +359,8 @@ wire_opt_write(uint8_t *p, size_t cap, uint16_t udp_size, uint8_t ext_rcode,
 
 	if (ede >= 0) {
 		text_len = ede_text != NULL ? strlen(ede_text) : 0;
-		if (text_len > 200)
-			text_len = 200;
+		if (text_len > 512)
+			text_len = 512;
 		rdlen = 4 + 2 + text_len;
 	}
 	need = 11 + rdlen;

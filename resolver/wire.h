@@ -22,6 +22,7 @@
 #define WIRE_NAME_MAX 255
 #define WIRE_MSG_MAX 65535
 #define WIRE_SCAN_MAX_RR 256
+#define WIRE_SCAN_MAX_CNAME 16
 
 #define WIRE_FLAG_QR 0x8000u
 #define WIRE_FLAG_AA 0x0400u
@@ -113,7 +114,11 @@ struct wire_scan {
 	uint32_t soa_ttl;
 	uint32_t soa_minimum;
 	uint16_t n_ttl;
+	uint16_t n_cname;
 	uint16_t ttl_off[WIRE_SCAN_MAX_RR];
+	/* CNAME records of the answer section: owner and rdata offsets. */
+	uint16_t cname_owner[WIRE_SCAN_MAX_CNAME];
+	uint16_t cname_target[WIRE_SCAN_MAX_CNAME];
 	uint8_t qname[WIRE_NAME_MAX];
 };
 

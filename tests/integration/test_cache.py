@@ -119,8 +119,9 @@ def test_negative_ttl_is_min_of_soa_ttl_and_minimum(parasold, upstream, soa_ttl_
     r1 = parasold.ask(name, "A")
     r2 = parasold.ask(name, "A")
     assert rcode_text(r2) == "NXDOMAIN"
-    for r in (r1, r2):
-        assert 0 < soa_ttl(r) <= bound, f"negative TTL {soa_ttl(r)} exceeds min(SOA TTL, MINIMUM) = {bound}"
+    for which, r in (("first", r1), ("cached", r2)):
+        assert 0 < soa_ttl(r) <= bound, \
+            f"{which} answer: negative (SOA) TTL {soa_ttl(r)} exceeds min(SOA TTL {soa_ttl_v}, MINIMUM {soa_min}) = {bound}"
     assert len(upstream.queries(name, "A")) == 1
 
 
@@ -131,9 +132,9 @@ def test_cache_neg_max_ttl_caps_negative_ttl(parasold_factory, upstream):
     for name, rc in (("nx-cap.example.test", "NXDOMAIN"), ("nodata-cap.example.test", "NOERROR")):
         r1 = p.ask(name, "A")
         r2 = p.ask(name, "A")
-        for r in (r1, r2):
+        for which, r in (("first", r1), ("cached", r2)):
             assert rcode_text(r) == rc
-            assert 0 < soa_ttl(r) <= 10, f"{name}: negative TTL {soa_ttl(r)} > --cache-neg-max-ttl=10"
+            assert 0 < soa_ttl(r) <= 10, f"{name} {which} answer: negative TTL {soa_ttl(r)} > --cache-neg-max-ttl=10"
         assert len(upstream.queries(name, "A")) == 1
 
 
@@ -141,8 +142,9 @@ def test_cache_max_ttl_caps_positive_ttl(parasold_factory, upstream):
     p = parasold_factory("--cache-max-ttl=60", upstreams=[upstream])
     r1 = p.ask("maxttl.example.test", "A")
     r2 = p.ask("maxttl.example.test", "A")
-    assert 0 < answer_ttl(r1) <= 60, f"first answer TTL {answer_ttl(r1)} > --cache-max-ttl=60"
-    assert 0 < answer_ttl(r2) <= 60, f"cached answer TTL {answer_ttl(r2)} > --cache-max-ttl=60"
+    t1, t2 = answer_ttl(r1), answer_ttl(r2)
+    assert 0 < t1 <= 60 and 0 < t2 <= 60, \
+        f"--cache-max-ttl=60, upstream TTL 300: first answer TTL {t1}, cached answer TTL {t2}"
     assert len(upstream.queries("maxttl.example.test", "A")) == 1
 
 
@@ -161,3 +163,25 @@ def test_cache_size_with_suffix_accepted(parasold_factory, upstream):
     r = p.ask("size.example.test", "A")
     assert a_addrs(r) == ["192.0.2.1"]
     assert len(upstream.queries("size.example.test", "A")) == 1
+
+
+def test_cache_distinguishes_escaped_dot_from_label_boundary(parasold, upstream):
+    """'a\\.b.example.test' (one label containing a dot) and 'a.b.example.test' are different
+    names: each is forwarded once and gets its own question back."""
+    upstream.set("a\\.b.example.test", records={"A": ["198.18.1.1"]})
+    upstream.set("a.b.example.test", records={"A": ["198.18.1.2"]})
+    r1 = parasold.ask("a\\.b.example.test", "A")
+    r2 = parasold.ask("a.b.example.test", "A")
+    assert a_addrs(r1) == ["198.18.1.1"]
+    assert a_addrs(r2) == ["198.18.1.2"], "a.b.example.test answered from the cache entry of a\\.b.example.test"
+    assert len(upstream.queries("a\\.b.example.test")) == 1
+    assert len(upstream.queries("a.b.example.test")) == 1
+
+
+def test_cache_case_folding_only_ascii(parasold, upstream):
+    """Only A-Z fold: a label with byte 0xC4 and one with 0xE4 are different names."""
+    n1, n2 = "\\196x.example.test", "\\228x.example.test"
+    upstream.set(n1, records={"A": ["198.18.2.1"]})
+    upstream.set(n2, records={"A": ["198.18.2.2"]})
+    assert a_addrs(parasold.ask(n1, "A")) == ["198.18.2.1"]
+    assert a_addrs(parasold.ask(n2, "A")) == ["198.18.2.2"]

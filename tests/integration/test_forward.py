@@ -4,6 +4,8 @@ import socket
 import threading
 import time
 
+import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
@@ -198,3 +200,55 @@ def test_all_upstreams_dead_servfail_tcp_client_with_dig(parasold_factory, make_
     d = dig(p.addr, p.port, "+tcp", "dead-dig.example.test", "A")
     assert "status: SERVFAIL" in d.stdout, d.stdout + d.stderr
     assert "EDE: 22" in d.stdout or "EDE: 23" in d.stdout, d.stdout
+
+
+def test_burst_of_distinct_queries_one_socket(parasold, upstream):
+    """60 datagrams back to back from one socket (20 names x 3): every reply carries the ID,
+    question and data of its own query."""
+    names = [f"burst{i}.example.test" for i in range(20)]
+    for i, n in enumerate(names):
+        upstream.set(n, records={"A": [f"198.18.0.{i + 1}"]})
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    sent = {}
+    try:
+        for rep in range(3):
+            for i, n in enumerate(names):
+                q = make_query(n, "A", id=10000 + rep * 100 + i)
+                sent[q.id] = (n, f"198.18.0.{i + 1}")
+                s.sendto(q.to_wire(), (parasold.addr, parasold.port))
+        got = {}
+        s.settimeout(3)
+        deadline = time.monotonic() + 6
+        while len(got) < len(sent) and time.monotonic() < deadline:
+            try:
+                data, _ = s.recvfrom(65535)
+            except socket.timeout:
+                break
+            r = dns.message.from_wire(data)
+            got[r.id] = r
+    finally:
+        s.close()
+    missing = sorted(set(sent) - set(got))
+    assert not missing, f"{len(missing)} of {len(sent)} queries unanswered, e.g. ids {missing[:5]}"
+    for qid, (n, addr) in sent.items():
+        r = got[qid]
+        assert r.question[0].name.to_text() == n + ".", f"id {qid}: reply for {r.question[0].name}, sent {n}"
+        assert a_addrs(r) == [addr], f"id {qid} ({n}): got {a_addrs(r)}, expected {addr}"
+
+
+def test_ipv6_upstream(parasold_factory, make_upstream):
+    up6 = make_upstream("::1")
+    p = parasold_factory(upstreams=[up6])
+    r = p.ask("up6.example.test", "AAAA")
+    assert a_addrs(r, "AAAA") == ["2001:db8::1"]
+    assert len(up6.queries("up6.example.test")) == 1
+
+
+def test_max_length_name_forwarded(parasold, upstream):
+    name = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61]) + "."
+    assert len(dns.name.from_text(name).to_wire()) == 255
+    r = parasold.ask(name, "A")
+    assert rcode_text(r) == "NOERROR", f"255-byte name: {rcode_text(r)}"
+    assert a_addrs(r) == ["192.0.2.1"]
+    assert len(upstream.queries(name)) == 1

@@ -24,6 +24,17 @@ def test_reply_advertises_udp_size_1232(parasold):
     assert r.payload == 1232, f"advertised UDP size {r.payload}, expected 1232"
 
 
+def test_cached_and_tc_replies_advertise_1232(parasold):
+    parasold.ask("edns-c.example.test", "A")
+    r = parasold.ask("edns-c.example.test", "A", payload=4096)
+    assert r.edns == 0 and r.payload == 1232, f"cached reply: EDNS {r.edns}, size {r.payload}"
+    q = make_query("huge-edns.example.test", "A", payload=1232)
+    data, _ = udp_send_recv(q.to_wire(), parasold.addr, parasold.port)
+    r = parse(data)
+    assert r.flags & dns.flags.TC
+    assert r.edns == 0 and r.payload == 1232, f"truncated reply: EDNS {r.edns}, size {r.payload}"
+
+
 def test_edns_version_1_gets_badvers(parasold):
     r = parasold.ask("badvers.example.test", "A", edns=1)
     assert r.rcode() == dns.rcode.BADVERS, f"rcode {dns.rcode.to_text(r.rcode())}, expected BADVERS (16)"
@@ -127,9 +138,9 @@ def test_big_answer_full_for_edns_client(parasold, upstream):
 
 
 def test_big_answer_non_edns_dig_then_tcp(parasold, upstream):
-    p = dig(parasold.addr, parasold.port, "+noedns", "+ignore", "big2.example.test", "A")
+    p = dig(parasold.addr, parasold.port, "+noedns", "+ignore", "big-2.example.test", "A")
     assert " tc" in p.stdout.split("flags:")[1].split(";")[0], f"TC not set for non-EDNS client:\n{p.stdout}"
-    p = dig(parasold.addr, parasold.port, "+tcp", "+noall", "+answer", "big2.example.test", "A")
+    p = dig(parasold.addr, parasold.port, "+tcp", "+noall", "+answer", "big-2.example.test", "A")
     assert len([a for a in parse_answer_lines(p.stdout) if a[2] == "A"]) == 40, p.stdout
 
 

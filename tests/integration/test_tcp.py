@@ -230,3 +230,22 @@ def test_upstream_tc_non_edns_udp_client_gets_tc_then_dig_tcp(parasold, upstream
     assert r.flags & dns.flags.TC, "non-EDNS client got a reply without TC for a >512-byte answer"
     p = dig(parasold.addr, parasold.port, "+tcp", "+noall", "+answer", "tc-noedns.example.test", "A")
     assert len([a for a in parse_answer_lines(p.stdout) if a[2] == "A"]) == 40, p.stdout
+
+
+def test_many_pipelined_slow_queries_one_connection(parasold, upstream):
+    """40 queries pipelined on one connection while the upstream takes 200 ms each: more than
+    a server might keep in flight per connection, so reading must pause and resume."""
+    names = [f"many{i}.example.test" for i in range(40)]
+    for n in names:
+        upstream.set(n, delay_ms=200)
+    qs = [make_query(n, "A", id=5000 + i) for i, n in enumerate(names)]
+    s = tcp_connect(parasold.addr, parasold.port)
+    try:
+        s.sendall(b"".join(framed(q) for q in qs))
+        got = read_replies(s, len(qs), timeout=5)
+    finally:
+        s.close()
+    assert sorted(got) == sorted(q.id for q in qs)
+    for q in qs:
+        assert got[q.id].question[0].name == q.question[0].name
+        assert a_addrs(got[q.id]) == ["192.0.2.1"]

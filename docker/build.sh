@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 pkgs="build-essential meson ninja-build pkg-config libldns-dev libuv1-dev
-libsodium-dev libsqlite3-dev libcurl4-openssl-dev"
+libsodium-dev libsqlite3-dev libcurl4-openssl-dev libidn2-dev libjansson-dev"
 for arg in "$@"; do
 	case "$arg" in
 	--test) pkgs="$pkgs libcmocka-dev ldnsutils knot-dnsutils bind9-dnsutils

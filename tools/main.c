@@ -1,0 +1,94 @@
+/* parasol: the admin CLI. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blocklist/control.h"
+#include "parasol_config.h"
+#include "tools/cli.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: parasol [--lists-db=PATH] [--control=PATH] [--json] VERB ...\n"
+	    "\n"
+	    "  check NAME                 is NAME blocked, and by which rule?\n"
+	    "                             (exit 1 when blocked, 0 when not)\n"
+	    "  allow add NAME [--exact] [--comment=TEXT]\n"
+	    "  allow rm NAME | allow ls   local allow rules (beat every deny)\n"
+	    "  deny add NAME [--exact] [--comment=TEXT]\n"
+	    "  deny rm NAME | deny ls     local deny rules\n"
+	    "  reload                     rebuild parasold's blocklist now\n"
+	    "\n"
+	    "A local rule covers NAME and everything under it unless --exact.\n"
+	    "Defaults: --lists-db=%s --control=%s\n",
+	    LISTS_DEFAULT_PATH, CONTROL_DEFAULT_PATH);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli_opts o = {
+	    .lists_db = LISTS_DEFAULT_PATH,
+	    .control = CONTROL_DEFAULT_PATH,
+	    .comment = "",
+	};
+	char **args = calloc((size_t)argc + 1, sizeof(char *));
+	int n = 0, rc;
+
+	if (args == NULL)
+		return CLI_USAGE;
+	if (getenv("PARASOL_LISTS_DB") != NULL)
+		o.lists_db = getenv("PARASOL_LISTS_DB");
+	if (getenv("PARASOL_CONTROL") != NULL)
+		o.control = getenv("PARASOL_CONTROL");
+	/* Options may come anywhere: "parasol check x --json" works. */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strncmp(a, "--lists-db=", 11) == 0)
+			o.lists_db = a + 11;
+		else if (strncmp(a, "--control=", 10) == 0)
+			o.control = a + 10;
+		else if (strcmp(a, "--json") == 0)
+			o.json = 1;
+		else if (strcmp(a, "--exact") == 0)
+			o.exact = 1;
+		else if (strncmp(a, "--comment=", 10) == 0)
+			o.comment = a + 10;
+		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			free(args);
+			return CLI_OK;
+		} else if (strcmp(a, "--version") == 0) {
+			printf("parasol %s\n", PARASOL_VERSION);
+			free(args);
+			return CLI_OK;
+		} else if (strncmp(a, "--", 2) == 0 && a[2] != '\0') {
+			fprintf(stderr, "parasol: unknown option %s\n", a);
+			free(args);
+			return CLI_USAGE;
+		} else {
+			args[n++] = argv[i];
+		}
+	}
+	if (n == 0) {
+		usage(stderr);
+		rc = CLI_USAGE;
+	} else if (strcmp(args[0], "check") == 0) {
+		rc = cli_check(&o, n - 1, args + 1);
+	} else if (strcmp(args[0], "allow") == 0) {
+		rc = cli_rules(&o, 1, n - 1, args + 1);
+	} else if (strcmp(args[0], "deny") == 0) {
+		rc = cli_rules(&o, 0, n - 1, args + 1);
+	} else if (strcmp(args[0], "reload") == 0) {
+		rc = cli_reload(&o, n - 1, args + 1);
+	} else {
+		fprintf(stderr, "parasol: unknown verb '%s'\n", args[0]);
+		usage(stderr);
+		rc = CLI_USAGE;
+	}
+	free(args);
+	return rc;
+}

@@ -22,7 +22,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     for k in ("results", "date", "machine", "parasold-version",
               "unbound-version", "dnsperf-version", "command", "params",
-              "warm", "log-lines", "rss"):
+              "warm", "log-lines", "rss", "parasold-args"):
         ap.add_argument("--" + k, required=True)
     a = ap.parse_args()
 
@@ -42,6 +42,7 @@ def main() -> int:
     w(f"- parasold: {a.parasold_version}; unbound: {a.unbound_version}; "
       f"{a.dnsperf_version}")
     w(f"- Load: {a.params}. Server on core 0, dnsperf and upstream on core 1.")
+    w(f"- parasold command: `parasold {a.parasold_args}`")
     w(f"- Rerun: `{a.command}`")
     w("")
     w("| server | queries/s (median) | queries/s (min–max) | lost queries "

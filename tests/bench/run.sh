@@ -130,9 +130,16 @@ done
 upcount >/dev/null || die "upstream did not come up"
 
 unset PARASOL_CONFIG
-taskset -c "$SERVER_CPU" "$PARASOLD" --listen="127.0.0.1:$PPORT" \
-    --upstream="127.0.0.1:$UPORT" --cache-size=64M --log-level=warn \
-    2>"$TMP/parasold.log" &
+P_ARGS=(--listen="127.0.0.1:$PPORT" --upstream="127.0.0.1:$UPORT"
+    --cache-size=64M --log-level=warn)
+# Builds with blocking keep their state in the temp dir, never in the
+# system paths (/var/lib/parasol, /run/parasol); the bundled default lists
+# are seeded into the fresh lists.db as on a new install.
+P_HELP=$("$PARASOLD" --help 2>&1 || true)
+[[ $P_HELP == *--lists-db=* ]] && P_ARGS+=(--lists-db="$TMP/lists.db")
+[[ $P_HELP == *--control=* ]] && P_ARGS+=(--control="$TMP/parasold.sock")
+log "parasold ${P_ARGS[*]}"
+taskset -c "$SERVER_CPU" "$PARASOLD" "${P_ARGS[@]}" 2>"$TMP/parasold.log" &
 P_PID=$!
 PIDS+=("$P_PID")
 
@@ -300,6 +307,7 @@ nondefault=""
     --dnsperf-version "$D_VER" --command "$CMD" \
     --params "names=$NAMES (first of $(basename "$QUERIES")), dnsperf -l $DURATION -c $CLIENTS -q $OUTSTANDING, runs=$RUNS per server (interleaved)" \
     --warm "parasold=${WARM_LEFT[parasold]} unbound=${WARM_LEFT[unbound]}" \
+    --parasold-args "$(sed -e "s|$TMP|\$TMP|g" -e "s|:$PPORT|:PORT|" -e "s|:$UPORT|:UPORT|" <<<"${P_ARGS[*]}")" \
     --log-lines "parasold=$P_ERRS unbound=$U_ERRS" --rss "$RSS" \
     >"$TMP/section.md"
 

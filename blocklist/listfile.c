@@ -44,9 +44,9 @@ bl_list_parse(const char *text, size_t len, bl_list_emit_cb emit, void *arg,
 		why[0] = '\0';
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		char line[2048], *words[64], *save = NULL, *w, *hash;
+		char line[2048], *save = NULL, *w, *hash;
 		size_t ll = eol != NULL ? (size_t)(eol - p) : (size_t)(end - p);
-		int nw = 0, first;
+		int hosts;
 
 		st->lines++;
 		if (ll >= sizeof(line)) {
@@ -60,29 +60,32 @@ bl_list_parse(const char *text, size_t len, bl_list_emit_cb emit, void *arg,
 		hash = strchr(line, '#');
 		if (hash != NULL)
 			*hash = '\0';
-		for (w = strtok_r(line, " \t\r", &save); w != NULL && nw < 64;
-		     w = strtok_r(NULL, " \t\r", &save))
-			words[nw++] = w;
-		if (nw == 0)
+		w = strtok_r(line, " \t\r", &save);
+		if (w == NULL)
 			continue;
-		first = is_ip(words[0]) ? 1 : 0;
-		if (!first && nw > 1) {
-			st->invalid++;
+		hosts = is_ip(w);
+		if (hosts) {
+			w = strtok_r(NULL, " \t\r", &save);
+		} else if (strtok_r(NULL, " \t\r", &save) != NULL) {
+			/* Two words without an address: not a domain list. */
+			if (st->invalid++ == 0 && whylen > 0)
+				snprintf(why, whylen,
+				    "line %zu: more than one name", st->lines);
 			continue;
 		}
-		for (int i = first; i < nw; i++) {
+		for (; w != NULL; w = strtok_r(NULL, " \t\r", &save)) {
 			char name[BL_NAME_MAX + 1], reason[128];
 			int rc;
 
-			if (first && is_boilerplate(words[i])) {
+			if (hosts && is_boilerplate(w)) {
 				st->skipped++;
 				continue;
 			}
-			if (bl_name_normalise(words[i], name, reason,
+			if (bl_name_normalise(w, name, reason,
 				sizeof(reason)) != 0) {
 				if (st->invalid++ == 0 && whylen > 0)
 					snprintf(why, whylen, "line %zu: '%.64s': %s",
-					    st->lines, words[i], reason);
+					    st->lines, w, reason);
 				continue;
 			}
 			st->names++;

@@ -6,11 +6,14 @@
 #include "blocklist/match.h"
 
 /*
- * Arena record: flags (1), deny feed (2), allow feed (2), wire length (1),
- * then the wire name. Offsets in the table are arena offset + 1 so 0 is
- * an empty slot.
+ * Arena record: flags (1), wire length (1), the feed of each of the four
+ * rule kinds (2 each: deny exact, deny subtree, allow exact, allow
+ * subtree), then the wire name. Offsets in the table are arena offset + 1
+ * so 0 is an empty slot.
  */
-#define REC_HDR 6
+#define REC_HDR 10
+#define REC_LEN 1
+#define REC_FEED(flag) (2 + 2 * (__builtin_ctz(flag)))
 #define F_DENY_EXACT 0x01
 #define F_DENY_SUBTREE 0x02
 #define F_ALLOW_EXACT 0x04
@@ -59,7 +62,7 @@ find_slot(const struct bl_snapshot *s, const uint8_t *w, size_t len,
 		if (off == 0)
 			return &s->slots[i];
 		r = s->arena + off - 1;
-		if (r[5] == len && memcmp(r + REC_HDR, w, len) == 0)
+		if (r[REC_LEN] == len && memcmp(r + REC_HDR, w, len) == 0)
 			return &s->slots[i];
 	}
 }
@@ -138,7 +141,7 @@ grow_slots(struct bl_snapshot *s)
 		if (off == 0)
 			continue;
 		r = s->arena + off - 1;
-		j = hash_name(s, r + REC_HDR, r[5]) & mask;
+		j = hash_name(s, r + REC_HDR, r[REC_LEN]) & mask;
 		while (t[j] != 0)
 			j = (j + 1) & mask;
 		t[j] = off;
@@ -185,28 +188,23 @@ bl_builder_add(struct bl_builder *b, const uint8_t *wire, size_t len,
 		}
 		r = s->arena + s->arena_len;
 		memset(r, 0, REC_HDR);
-		r[5] = (uint8_t)len;
+		r[REC_LEN] = (uint8_t)len;
 		memcpy(r + REC_HDR, wire, len);
 		*slot = (uint32_t)s->arena_len + 1;
 		s->arena_len += REC_HDR + len;
 		s->n_names++;
 	}
 	r = s->arena + *slot - 1;
-	if (kind == BL_DENY) {
+	if (kind == BL_DENY)
 		flag = mode == BL_EXACT ? F_DENY_EXACT : F_DENY_SUBTREE;
-		/* The first feed to list a name is the one reported. */
-		if (!(r[0] & (F_DENY_EXACT | F_DENY_SUBTREE))) {
-			r[1] = (uint8_t)(feed >> 8);
-			r[2] = (uint8_t)feed;
-		}
-	} else {
+	else
 		flag = mode == BL_EXACT ? F_ALLOW_EXACT : F_ALLOW_SUBTREE;
-		if (!(r[0] & (F_ALLOW_EXACT | F_ALLOW_SUBTREE))) {
-			r[3] = (uint8_t)(feed >> 8);
-			r[4] = (uint8_t)feed;
-		}
+	/* The first feed to list a name this way is the one reported. */
+	if (!(r[0] & flag)) {
+		r[REC_FEED(flag)] = (uint8_t)(feed >> 8);
+		r[REC_FEED(flag) + 1] = (uint8_t)feed;
+		r[0] |= flag;
 	}
-	r[0] |= flag;
 	return 0;
 }
 
@@ -272,11 +270,23 @@ bl_snapshot_feed(const struct bl_snapshot *s, uint16_t feed)
 	return feed < s->n_feeds ? &s->feeds[feed] : NULL;
 }
 
+static void
+set_verdict(struct bl_verdict *v, enum bl_action action, const uint8_t *r,
+    uint8_t flag)
+{
+	v->action = action;
+	v->mode = (flag & (F_DENY_EXACT | F_ALLOW_EXACT)) ? BL_EXACT : BL_SUBTREE;
+	v->feed = (uint16_t)(r[REC_FEED(flag)] << 8 | r[REC_FEED(flag) + 1]);
+	v->rule = r + REC_HDR;
+	v->rule_len = r[REC_LEN];
+}
+
 void
 bl_match_lookup(const struct bl_snapshot *s, const uint8_t *qname, size_t len,
     struct bl_verdict *v)
 {
 	const uint8_t *deny = NULL;
+	uint8_t deny_flag = 0;
 	size_t off = 0;
 
 	memset(v, 0, sizeof(*v));
@@ -297,28 +307,23 @@ bl_match_lookup(const struct bl_snapshot *s, const uint8_t *qname, size_t len,
 				allow |= F_ALLOW_EXACT;
 				den |= F_DENY_EXACT;
 			}
+			/* On the name itself an exact rule is the more
+			 * specific one to report. */
 			if (f & allow) {
-				v->action = BL_ALLOWED;
-				v->mode = (f & allow & F_ALLOW_EXACT) && off == 0
-				    ? BL_EXACT
-				    : BL_SUBTREE;
-				v->feed = (uint16_t)(r[3] << 8 | r[4]);
-				v->rule = r + REC_HDR;
-				v->rule_len = r[5];
+				set_verdict(v, BL_ALLOWED, r,
+				    (f & allow & F_ALLOW_EXACT) ? F_ALLOW_EXACT
+								: F_ALLOW_SUBTREE);
 				return;
 			}
 			if ((f & den) && deny == NULL) {
 				deny = r;
-				v->mode = (f & den & F_DENY_EXACT) ? BL_EXACT
-								   : BL_SUBTREE;
+				deny_flag = (f & den & F_DENY_EXACT)
+				    ? F_DENY_EXACT
+				    : F_DENY_SUBTREE;
 			}
 		}
 		off += (size_t)qname[off] + 1;
 	}
-	if (deny != NULL) {
-		v->action = BL_BLOCK;
-		v->feed = (uint16_t)(deny[1] << 8 | deny[2]);
-		v->rule = deny + REC_HDR;
-		v->rule_len = deny[5];
-	}
+	if (deny != NULL)
+		set_verdict(v, BL_BLOCK, deny, deny_flag);
 }

@@ -12,7 +12,7 @@ parse_port(const char *s, uint16_t *port)
 	char *end;
 	unsigned long v;
 
-	if (*s == '\0')
+	if (*s < '0' || *s > '9')
 		return -1;
 	v = strtoul(s, &end, 10);
 	if (*end != '\0' || v == 0 || v > 65535)
@@ -117,11 +117,21 @@ addr_net_parse(const char *s, struct addr_net *out, char *err, size_t errlen)
 	}
 	prefix = max;
 	if (slash != NULL) {
+		/* Digits only: strtoul would take "-0" and " 8". */
 		prefix = strtoul(slash + 1, &end, 10);
-		if (slash[1] == '\0' || *end != '\0' || prefix > max) {
+		if (slash[1] < '0' || slash[1] > '9' || *end != '\0' ||
+		    prefix > max) {
 			snprintf(err, errlen, "'%s': bad prefix length", s);
 			return -1;
 		}
+	}
+	/* ::ffff:a.b.c.d/96+ is an IPv4 network; clients are matched so. */
+	if (out->family == AF_INET6 && prefix >= 96 &&
+	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)out->bytes)) {
+		memmove(out->bytes, out->bytes + 12, 4);
+		memset(out->bytes + 4, 0, 12);
+		out->family = AF_INET;
+		prefix -= 96;
 	}
 	out->prefix = (uint8_t)prefix;
 	/* Clear host bits so printing and matching agree. */

@@ -164,16 +164,8 @@ query_answer_blocked(const struct wire_query *q, const struct bl_snapshot *s,
 		wire_put16(out + 8, 1);
 	}
 	wire_put16(out + 2, answer_flags(q, 0, rcode));
-	if (len + (q->edns ? 11 : 0) > limit) {
-		len = qend;
-		wire_put16(out + 2, (uint16_t)(wire_get16(out + 2) |
-					       WIRE_FLAG_TC));
-		wire_put16(out + 6, 0);
-		wire_put16(out + 8, 0);
-	}
+	text[0] = '\0';
 	if (q->edns) {
-		size_t n;
-
 		bl_name_from_wire(v->rule, v->rule_len, rule, sizeof(rule));
 		if (cname != NULL) {
 			bl_name_from_wire(cname, cname_len, target,
@@ -187,8 +179,29 @@ query_answer_blocked(const struct wire_query *q, const struct bl_snapshot *s,
 			    feed != NULL ? feed->category : "",
 			    feed != NULL ? feed->id : "", rule);
 		}
-		n = wire_opt_write(out + len, cap - len, edns_size, 0, q->do_bit,
-		    WIRE_EDE_BLOCKED, text);
+	}
+	/* The records matter more than the explanation: shorten the EDE
+	 * text first, and only then truncate. */
+	if (q->edns) {
+		size_t opt = 11 + 6, tl = strlen(text);
+
+		if (tl > 512)
+			tl = 512;
+		if (len + opt + tl > limit)
+			tl = len + opt < limit ? limit - len - opt : 0;
+		text[tl] = '\0';
+	}
+	if (len + (q->edns ? 17 + strlen(text) : 0) > limit) {
+		len = qend;
+		wire_put16(out + 2, (uint16_t)(wire_get16(out + 2) |
+					       WIRE_FLAG_TC));
+		wire_put16(out + 6, 0);
+		wire_put16(out + 8, 0);
+	}
+	if (q->edns) {
+		size_t n = wire_opt_write(out + len, cap - len, edns_size, 0,
+		    q->do_bit, WIRE_EDE_BLOCKED, text);
+
 		if (n == 0)
 			return 0;
 		len += n;
@@ -328,8 +341,12 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 	return QUERY_ANSWER;
 
 error:
+	/* An error answer is never larger than what provoked it: shed the
+	 * EDE, then everything but the header. */
 	n = query_answer_error(q, rcode, ede, NULL, ctx->edns_size, out, cap);
-	/* An error answer is never larger than what provoked it. */
+	if (n > len)
+		n = query_answer_error(q, rcode, WIRE_EDE_NONE, NULL,
+		    ctx->edns_size, out, cap);
 	if (n > len)
 		n = query_answer_error(&(struct wire_query){.id = q->id,
 					   .flags = q->flags},

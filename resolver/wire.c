@@ -119,6 +119,7 @@ int
 wire_name_from_text(const char *text, uint8_t *out)
 {
 	size_t n = 0, lab = 0;
+	uint8_t c;
 
 	if (strcmp(text, ".") == 0) {
 		out[0] = 0;
@@ -137,10 +138,29 @@ wire_name_from_text(const char *text, uint8_t *out)
 				break;
 			continue;
 		}
+		c = (uint8_t)*p;
+		if (*p == '\\') {
+			/* \DDD or \X, as wire_name_text writes them. */
+			if (p[1] >= '0' && p[1] <= '9' && p[2] >= '0' &&
+			    p[2] <= '9' && p[3] >= '0' && p[3] <= '9') {
+				unsigned v = (unsigned)(p[1] - '0') * 100 +
+				    (unsigned)(p[2] - '0') * 10 +
+				    (unsigned)(p[3] - '0');
+
+				if (v > 255)
+					return -1;
+				c = (uint8_t)v;
+				p += 3;
+			} else if (p[1] != '\0') {
+				c = (uint8_t)*++p;
+			} else {
+				return -1;
+			}
+		}
 		if (out[lab] == 63 || n + 1 >= WIRE_NAME_MAX - 1)
 			return -1;
 		out[lab]++;
-		out[++n] = (uint8_t)*p;
+		out[++n] = c;
 	}
 	if (out[lab] != 0) {
 		lab = ++n;

@@ -18,6 +18,7 @@ unit_rc=$?
     --junitxml=build/test-results/integration.xml
 it_rc=$?
 
-"$PY" tests/summary.py build/meson-logs/testlog.json build/test-results
+"$PY" tests/summary.py build/meson-logs/testlog.json \
+    build/test-results/integration.xml
 sum_rc=$?
 [ $unit_rc -eq 0 ] && [ $it_rc -eq 0 ] && [ $sum_rc -eq 0 ]

@@ -615,5 +615,5 @@ main(void)
 
 	if (sodium_init() < 0)
 		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("cache", tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -53,7 +54,7 @@ test_name_decode_plain(void **state)
 	assert_int_equal(off, 13);
 
 	/* The root alone. */
-	off = 13 - 1;
+	off = 12;
 	assert_int_equal(decode(buf, sizeof(buf) - 1, &off, out, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(off, 13);
@@ -109,6 +110,8 @@ test_name_decode_pointer_loops(void **state)
 	static const uint8_t via_labels[] = {1, 'a', 0xc0, 0x04, 1, 'b',
 	    0xc0, 0x00};
 	static const uint8_t outside[] = {0xc0, 0xff};
+	/* Two pointers before the name that point at each other. */
+	static const uint8_t behind[] = {0xc0, 0x02, 0xc0, 0x00, 0xc0, 0x00};
 	size_t off;
 
 	off = 0;
@@ -131,6 +134,8 @@ test_name_decode_pointer_loops(void **state)
 	off = 0;
 	assert_int_equal(decode(outside, sizeof(outside), &off, NULL, NULL),
 	    -1);
+	off = 4;
+	assert_int_equal(decode(behind, sizeof(behind), &off, NULL, NULL), -1);
 }
 
 static void
@@ -330,8 +335,10 @@ round_trip(const uint8_t *wire, size_t len)
 	char text[1100];
 
 	wire_name_text(wire, len, text, sizeof(text));
-	assert_int_equal(wire_name_from_text(text, back), (int)len);
-	assert_memory_equal(back, wire, len);
+	if (wire_name_from_text(text, back) != (int)len ||
+	    memcmp(back, wire, len) != 0)
+		fail_msg("\"%s\" does not read back as the name it came from",
+		    text);
 }
 
 static void
@@ -590,11 +597,14 @@ test_query_parse_bad_opt(void **state)
 		assert_int_equal(q.qname_len, 0);
 	}
 
-	/* rdlen runs past the packet. */
+	/*
+	 * rdlen runs past the packet, into bytes of the buffer that would
+	 * make a good option: they must not be read.
+	 */
 	query_start(&p, 0, "example.com", 1, 1);
-	tp_opt(&p, 1232, 0, 0, 0, NULL, 0);
-	tp_set16(&p, p.len - 2, 4);
-	assert_int_equal(wire_query_parse(p.b, p.len, &q), WIRE_FORMERR);
+	tp_opt(&p, 1232, 0, 0, 0, "\0\12\0\0", 4);
+	assert_int_equal(wire_query_parse(p.b, p.len, &q), WIRE_OK);
+	assert_int_equal(wire_query_parse(p.b, p.len - 4, &q), WIRE_FORMERR);
 }
 
 static void
@@ -874,6 +884,83 @@ test_reply_scan_max_records(void **state)
 	assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
 }
 
+/* www.example.com CNAME web.example.com, web.example.com A. */
+static size_t
+build_cname(struct tpkt *p, size_t *rdata)
+{
+	size_t owner, rdlen_off;
+
+	tp_hdr(p, 1, WIRE_FLAG_QR, 1, 2, 0, 0);
+	tp_question(p, "www.example.com", 1, 1);
+	owner = p->len;
+	tp_ptr(p, 12);
+	tp_u16(p, WIRE_TYPE_CNAME);
+	tp_u16(p, 1);
+	tp_u32(p, 300);
+	rdlen_off = p->len;
+	tp_u16(p, 6);
+	*rdata = p->len;
+	tp_u8(p, 3);
+	tp_bytes(p, "web", 3);
+	tp_ptr(p, 16);
+	assert_int_equal(tp_get16(p->b, rdlen_off), p->len - *rdata);
+	tp_ptr(p, *rdata);
+	tp_rr_tail(p, 1, 1, 300, "\xc0\x00\x02\x01", 4);
+	return owner;
+}
+
+static void
+test_reply_scan_cname(void **state)
+{
+	struct tpkt p;
+	struct wire_scan s;
+	size_t owner, rdata;
+
+	owner = build_cname(&p, &rdata);
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), 0);
+	assert_int_equal(s.n_cname, 1);
+	assert_int_equal(s.cname_owner[0], owner);
+	assert_int_equal(s.cname_target[0], rdata);
+	assert_int_equal(s.n_ttl, 2);
+
+	/* The target must fill the rdata exactly: rdata a byte short... */
+	build_cname(&p, &rdata);
+	tp_set16(&p, rdata - 2, 5);
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
+
+	/* ...or a byte long, taking in the next record's first byte. */
+	build_cname(&p, &rdata);
+	tp_set16(&p, rdata - 2, 7);
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
+
+	/* A CNAME outside the answer section is not part of the chain. */
+	build_cname(&p, &rdata);
+	tp_set16(&p, 6, 0);
+	tp_set16(&p, 8, 1);
+	tp_set16(&p, 10, 1);
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), 0);
+	assert_int_equal(s.n_cname, 0);
+}
+
+static void
+test_reply_scan_cname_chain_limit(void **state)
+{
+	struct tpkt p;
+	struct wire_scan s;
+
+	for (int n = WIRE_SCAN_MAX_CNAME; n <= WIRE_SCAN_MAX_CNAME + 1; n++) {
+		tp_hdr(&p, 1, WIRE_FLAG_QR, 1, (uint16_t)n, 0, 0);
+		tp_question(&p, "example.com", 1, 1);
+		/* All owned by the qname, all pointing back at it. */
+		for (int i = 0; i < n; i++) {
+			tp_ptr(&p, 12);
+			tp_rr_tail(&p, WIRE_TYPE_CNAME, 1, 60, "\xc0\x0c", 2);
+		}
+		assert_int_equal(wire_reply_scan(p.b, p.len, &s),
+		    n <= WIRE_SCAN_MAX_CNAME ? 0 : -1);
+	}
+}
+
 /* ------------------------------------------------ differential vs ldns */
 
 static uint64_t rng_state;
@@ -949,12 +1036,12 @@ mutate(uint8_t *b, size_t *len)
 
 /*
  * wire_reply_scan checks framing (names, lengths, counts), not the rdata
- * of each type (except the SOA it reads). ldns parses rdata by type, so a
- * flipped type field (A to MX, say) makes it refuse rdata that is fine as
- * far as framing goes. Compare framing only: ldns gets a copy in which
- * every record scan did not look inside carries a private-use type, whose
- * rdata ldns takes as opaque bytes. Returns -1 when that rewrite changed
- * what scan sees (a name ran through a type field).
+ * of each type, except the answer CNAMEs and the authority SOA it reads.
+ * ldns parses rdata by type, so a flipped type field (A to MX, say) makes
+ * it refuse rdata that is fine as far as framing goes. Compare framing
+ * only: ldns gets a copy in which every other record carries a private-use
+ * type, whose rdata ldns takes as opaque bytes. Returns -1 when that
+ * rewrite changed what scan sees (a name ran through a type field).
  */
 static int
 opaque_types(uint8_t *b, size_t len, const struct wire_scan *s)
@@ -965,9 +1052,12 @@ opaque_types(uint8_t *b, size_t len, const struct wire_scan *s)
 
 	for (unsigned i = 0; i < s->n_ttl; i++) {
 		size_t type_off = s->ttl_off[i] - 4;
+		uint16_t type = tp_get16(b, type_off);
 
+		if (type == WIRE_TYPE_CNAME && i < s->ancount)
+			continue;
 		if (s->has_soa && !soa_kept && i >= s->ancount && i < an_ns &&
-		    tp_get16(b, type_off) == WIRE_TYPE_SOA) {
+		    type == WIRE_TYPE_SOA) {
 			soa_kept = 1;
 			continue;
 		}
@@ -976,7 +1066,7 @@ opaque_types(uint8_t *b, size_t len, const struct wire_scan *s)
 	}
 	if (wire_reply_scan(b, len, &again) != 0 ||
 	    again.n_ttl != s->n_ttl || again.opt_off != s->opt_off ||
-	    again.has_soa != s->has_soa ||
+	    again.has_soa != s->has_soa || again.n_cname != s->n_cname ||
 	    memcmp(again.ttl_off, s->ttl_off,
 		s->n_ttl * sizeof(s->ttl_off[0])) != 0)
 		return -1;
@@ -1065,12 +1155,22 @@ test_reply_scan_vs_ldns(void **state)
 	rng_state = 0x9e3779b97f4a7c15ULL;
 	for (int i = 0; i < 20000; i++) {
 		size_t len = base.len;
+		uint8_t *exact;
+		int rc;
 
 		memcpy(b, base.b, base.len);
 		mutate(b, &len);
 		if (i % 3 == 0)
 			mutate(b, &len);
-		if (len == 0 || wire_reply_scan(b, len, &s) != 0)
+		if (len == 0)
+			continue;
+		/* Exactly len bytes, so a sanitizer sees any read past them. */
+		exact = malloc(len);
+		assert_non_null(exact);
+		memcpy(exact, b, len);
+		rc = wire_reply_scan(exact, len, &s);
+		free(exact);
+		if (rc != 0)
 			continue;
 		if (opaque_types(b, len, &s) != 0) {
 			skipped++;
@@ -1117,8 +1217,10 @@ main(void)
 		cmocka_unit_test(test_reply_scan_lying_counts),
 		cmocka_unit_test(test_reply_scan_opt_placement),
 		cmocka_unit_test(test_reply_scan_max_records),
+		cmocka_unit_test(test_reply_scan_cname),
+		cmocka_unit_test(test_reply_scan_cname_chain_limit),
 		cmocka_unit_test(test_reply_scan_vs_ldns),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }

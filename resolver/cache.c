@@ -225,6 +225,60 @@ clamp(uint32_t v, uint32_t lo, uint32_t hi)
 	return v;
 }
 
+/*
+ * How long a reply may be kept: the smallest TTL for an answer, min(SOA
+ * TTL, MINIMUM) for a negative one (RFC 2308 5), within the configured
+ * bounds. 0 means it must not be cached.
+ */
+static uint32_t
+entry_life(const struct cache *c, const struct wire_scan *scan)
+{
+	uint32_t life;
+
+	if (WIRE_RCODE(scan->flags) == WIRE_RCODE_NXDOMAIN ||
+	    scan->ancount == 0) {
+		/* RFC 2308 5: no SOA, no negative caching. */
+		if (!scan->has_soa)
+			return 0;
+		life = scan->soa_ttl < scan->soa_minimum ? scan->soa_ttl
+							 : scan->soa_minimum;
+		return clamp(life, c->lim.min_ttl, c->lim.neg_max_ttl);
+	}
+	return clamp(scan->min_ttl, c->lim.min_ttl, c->lim.max_ttl);
+}
+
+/* Every TTL within [min_ttl, life]; the sign bit counts as 0 (RFC 2181 8). */
+static void
+clamp_ttls(const struct cache *c, uint8_t *wire, const struct wire_scan *scan,
+    uint32_t life)
+{
+	for (uint16_t i = 0; i < scan->n_ttl; i++) {
+		uint8_t *t = wire + scan->ttl_off[i];
+		uint32_t ttl = wire_get32(t);
+
+		if (ttl & 0x80000000u)
+			ttl = 0;
+		/* Nothing is served past the entry's own lifetime. */
+		wire_put32(t, clamp(ttl, c->lim.min_ttl, life));
+	}
+}
+
+void
+cache_clamp_reply(const struct cache *c, uint8_t *wire,
+    const struct wire_scan *scan)
+{
+	uint32_t life;
+
+	if (scan->flags & WIRE_FLAG_TC || scan->ext_rcode != 0)
+		return;
+	if (WIRE_RCODE(scan->flags) != WIRE_RCODE_NOERROR &&
+	    WIRE_RCODE(scan->flags) != WIRE_RCODE_NXDOMAIN)
+		return;
+	life = entry_life(c, scan);
+	if (life != 0)
+		clamp_ttls(c, wire, scan, life);
+}
+
 int
 cache_insert(struct cache *c, const struct cache_key *k, const uint8_t *wire,
     size_t len, const struct wire_scan *scan, uint64_t now_ms)
@@ -246,16 +300,7 @@ cache_insert(struct cache *c, const struct cache_key *k, const uint8_t *wire,
 			return -1;
 		keep = scan->opt_off;
 	}
-	if (rcode == WIRE_RCODE_NXDOMAIN || scan->ancount == 0) {
-		/* RFC 2308 5: no SOA, no negative caching. */
-		if (!scan->has_soa)
-			return -1;
-		life = scan->soa_ttl < scan->soa_minimum ? scan->soa_ttl
-							 : scan->soa_minimum;
-		life = clamp(life, c->lim.min_ttl, c->lim.neg_max_ttl);
-	} else {
-		life = clamp(scan->min_ttl, c->lim.min_ttl, c->lim.max_ttl);
-	}
+	life = entry_life(c, scan);
 	if (life == 0)
 		return -1;
 
@@ -277,16 +322,9 @@ cache_insert(struct cache *c, const struct cache_key *k, const uint8_t *wire,
 	memcpy(e->wire, wire, keep);
 	if (scan->opt_off != 0)
 		wire_put16(e->wire + 10, (uint16_t)(scan->arcount - 1));
-	for (uint16_t i = 0; i < e->n_ttl; i++) {
-		uint8_t *t = e->wire + scan->ttl_off[i];
-		uint32_t ttl = wire_get32(t);
-
-		if (ttl & 0x80000000u)
-			ttl = 0;
-		/* Nothing is served past the entry's own lifetime. */
-		wire_put32(t, clamp(ttl, c->lim.min_ttl, life));
+	clamp_ttls(c, e->wire, scan, life);
+	for (uint16_t i = 0; i < e->n_ttl; i++)
 		e->ttl_off[i] = scan->ttl_off[i];
-	}
 
 	h = key_hash(c, k);
 	e->hash = h;

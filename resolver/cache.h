@@ -77,6 +77,14 @@ int cache_insert(struct cache *c, const struct cache_key *k,
     const uint8_t *wire, size_t len, const struct wire_scan *scan,
     uint64_t now_ms);
 
+/*
+ * Clamp the TTLs of a reply in place exactly as cache_insert would store
+ * them, so the first answer agrees with the cached ones. Replies that
+ * cannot be cached are left alone.
+ */
+void cache_clamp_reply(const struct cache *c, uint8_t *wire,
+    const struct wire_scan *scan);
+
 /* Drop one entry or everything. */
 void cache_remove(struct cache *c, const struct cache_key *k);
 void cache_clear_all(struct cache *c);

@@ -61,6 +61,7 @@ struct daemon {
 	uint8_t pending_key[16];
 	/* Scratch space: answers are built here, one at a time. */
 	uint8_t out[WIRE_MSG_MAX + 2];
+	uint8_t scratch[WIRE_MSG_MAX]; /* an upstream reply, clamped */
 	uint8_t *recv_buf; /* DAEMON_RECV_BATCH datagrams for recvmmsg */
 };
 

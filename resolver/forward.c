@@ -272,13 +272,16 @@ succeed(struct pending *p, const uint8_t *pkt, size_t len,
 		return;
 	}
 	cache_insert(d->cache, &p->key, pkt, len, scan, daemon_now(d));
+	/* Clamp once; every waiter gets the same bytes the cache now holds. */
+	memcpy(d->scratch, pkt, keep);
+	cache_clamp_reply(d->cache, d->scratch, scan);
 	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
 		size_t n;
 		int truncated;
 
 		if (server_client_gone(&w->cl))
 			continue;
-		memcpy(d->out, pkt, keep);
+		memcpy(d->out, d->scratch, keep);
 		if (scan->opt_off != 0)
 			wire_put16(d->out + 10, (uint16_t)(scan->arcount - 1));
 		n = query_answer_finish(&w->q, d->out, keep, sizeof(d->out),

@@ -8,8 +8,10 @@ errors out, unless PARASOLD_SKIP_MISSING=1 is set (then they are skipped).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -47,6 +49,34 @@ def parasold_binary():
     return path
 
 
+# Keys a newer parasold may have whose defaults point at machine-wide state
+# (/run, /var/lib).  When --help lists them, every test instance gets private
+# values so instances never share a control socket or a blocklist database.
+ISOLATION_KEYS = ("control", "lists-db", "seed-defaults")
+
+
+@pytest.fixture(scope="session")
+def parasold_optional_keys(parasold_binary):
+    try:
+        p = subprocess.run([parasold_binary, "--help"], capture_output=True, text=True, timeout=5,
+                           stdin=subprocess.DEVNULL)
+        text = p.stdout + p.stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    return {k for k in ISOLATION_KEYS if f"--{k}=" in text}
+
+
+def _isolation_args(keys, tmpdir):
+    out = []
+    if "control" in keys:
+        out.append(f"--control={tmpdir}/parasold.sock")
+    if "lists-db" in keys:
+        out.append(f"--lists-db={tmpdir}/lists.db")
+    if "seed-defaults" in keys:
+        out.append("--seed-defaults=no")
+    return out
+
+
 @pytest.fixture
 def make_upstream(request):
     ups = []
@@ -80,7 +110,7 @@ def _split_hostport(s):
 
 
 @pytest.fixture
-def parasold_factory(parasold_binary, request):
+def parasold_factory(parasold_binary, parasold_optional_keys, request):
     """start(*extra_args, upstreams=[...], listen=[...], ...) -> running Parasold.
 
     By default adds --listen=127.0.0.1:<free port>, one --upstream per given
@@ -88,6 +118,7 @@ def parasold_factory(parasold_binary, request):
     waits for the 'ready' line.  defaults=False passes only extra_args.
     """
     procs = []
+    tmpdirs = []
     request.node._parasold_procs = procs
 
     def start(*extra, upstreams=(), listen=None, log_level="info", wait_ready=True,
@@ -103,6 +134,14 @@ def parasold_factory(parasold_binary, request):
             if log_level:
                 args.append(f"--log-level={log_level}")
         args += list(extra)
+        tmpdir = tempfile.mkdtemp(prefix="psd-it-")
+        tmpdirs.append(tmpdir)
+        given = {a.split("=", 1)[0][2:] for a in args if a.startswith("--")}
+        args += _isolation_args(parasold_optional_keys - given, tmpdir)
+        # Never let parasold fall back to the machine's /etc/resolv.conf.
+        has_source = any(a.startswith(("--upstream=", "--resolv-conf=")) or a == "-c" for a in args) \
+            or (env or {}).get("PARASOL_CONFIG")
+        assert has_source, "test bug: parasold started without --upstream/--resolv-conf/-c"
         p = Parasold(args, env=env)
         if listen:
             p.addr, p.port = _split_hostport(listen[0])
@@ -114,6 +153,8 @@ def parasold_factory(parasold_binary, request):
     yield start
     for p in procs:
         p.stop()
+    for d in tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Access control, configuration file / command line / environment, signals, resolv.conf."""
 
+import re
 import signal
 import socket
 import time
@@ -154,8 +155,8 @@ def test_bad_config_file_prevents_start(parasold_factory, upstream, tmp_path):
     assert f"{cfg}:{len(lines)}:" in p.stderr_text(), p.stderr_text()
 
 
-def test_unknown_command_line_option_rejected(run_parasold):
-    p = run_parasold("--no-such-option=1", "--check-config", timeout=5)
+def test_unknown_command_line_option_rejected(run_parasold, upstream):
+    p = run_parasold(f"--upstream={upstream.hostport}", "--no-such-option=1", "--check-config", timeout=5)
     assert p.returncode != 0, "unknown command-line option accepted"
     assert p.stderr.strip(), "no error message for an unknown option"
 
@@ -229,6 +230,25 @@ def test_list_keys_repeat_in_config_file(parasold_factory, make_upstream, tmp_pa
         assert a_addrs(r) == ["192.0.2.1"], f"from {src}: {r}"
     assert rcode_text(p.ask("lists-x.example.test", source="127.0.0.1")) == "REFUSED"
     assert good.queries("lists-2.example.test"), "second upstream from the file never used"
+
+
+def test_listen_port_in_use_fails_without_ready(parasold_factory, upstream):
+    port = free_port()
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    blocker.bind(("127.0.0.1", port))
+    try:
+        p = parasold_factory(upstreams=[upstream], listen=[f"127.0.0.1:{port}"], wait_ready=False)
+        rc = p.wait_exit(5)
+        assert rc is not None, "parasold keeps running although its UDP listen port is taken"
+        assert rc != 0
+        assert p.wait_for(r"\bready\b", timeout=0.1) is None, "printed 'ready' without binding its listener"
+    finally:
+        blocker.close()
+
+
+def test_log_level_debug_accepted(parasold_factory, upstream):
+    p = parasold_factory(upstreams=[upstream], log_level="debug")
+    assert a_addrs(p.ask("debug.example.test")) == ["192.0.2.1"]
 
 
 # ------------------------------------------------------------------ signals
@@ -351,6 +371,8 @@ def test_self_upstream_dropped_other_used(parasold_factory, upstream):
         assert len(upstream.queries(f"self{i}.example.test")) == 1
     st = p.stats()
     assert st.get("queries") == 3, f"parasold received its own forwarded queries: {p.last_stats_line}"
+    assert p.wait_for(re.compile(rf"warn.*:{port}\b|:{port}\b.*warn", re.I), timeout=0.1) is not None, \
+        f"no warning naming the dropped self-upstream 127.0.0.1:{port}:\n{p.stderr_text()}"
 
 
 # ------------------------------------------------------------------ resolv.conf
@@ -416,3 +438,13 @@ def test_resolv_conf_self_dropped_other_used(parasold_factory, make_upstream, tm
     assert len(up.queries("rself0.example.test")) == 1
     st = p.stats()
     assert st.get("queries") == 3, f"parasold forwarded to itself: {p.last_stats_line}"
+
+
+def test_resolv_conf_ipv6_nameserver(parasold_factory, make_upstream, tmp_path):
+    up = _upstream53(make_upstream, "::1")
+    rc = write(tmp_path / "resolv.conf", RESOLV_HEADER + ["nameserver ::1"])
+    port = free_port()
+    p = parasold_factory(f"--listen=127.0.0.1:{port}", f"--resolv-conf={rc}", defaults=False,
+                         listen=[f"127.0.0.1:{port}"])
+    assert a_addrs(p.ask("resolv6.example.test")) == ["192.0.2.1"]
+    assert len(up.queries("resolv6.example.test")) == 1

@@ -1,5 +1,6 @@
 """Positive and negative caching, TTL handling, case-insensitive cache keys."""
 
+import re
 import time
 
 import pytest
@@ -30,8 +31,10 @@ def test_cache_hit_counters(parasold, upstream):
 def test_stats_line_format(parasold):
     parasold.stats()
     line = parasold.last_stats_line
-    assert line.startswith("stats:"), f"SIGUSR1 line does not start with 'stats:': {line!r}"
-    body = line[len("stats:"):].split()
+    # A normal log line: "<UTC timestamp> parasold info: stats: k=v k=v ..."
+    m = re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z parasold info: stats: (.*)$", line)
+    assert m, f"SIGUSR1 line is not a timestamped 'stats:' log line: {line!r}"
+    body = m.group(1).split()
     assert body and all("=" in tok for tok in body), f"not space-separated key=value: {line!r}"
 
 

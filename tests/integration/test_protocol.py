@@ -1,6 +1,5 @@
 """EDNS handling, header flags, opcodes, UDP truncation, listeners (IPv4/IPv6, reply source)."""
 
-import socket
 import struct
 
 import dns.edns
@@ -33,6 +32,21 @@ def test_cached_and_tc_replies_advertise_1232(parasold):
     r = parse(data)
     assert r.flags & dns.flags.TC
     assert r.edns == 0 and r.payload == 1232, f"truncated reply: EDNS {r.edns}, size {r.payload}"
+
+
+def test_edns_size_option(parasold_factory, upstream):
+    """--edns-size=1400: advertised, and a ~1.25 kB answer fits in UDP for a client offering 4096,
+    while a client offering 1232 still gets TC."""
+    upstream.set("mid.example.test", many_a=75)
+    p = parasold_factory("--edns-size=1400", upstreams=[upstream])
+    r = p.ask("mid.example.test", "A", payload=4096)
+    assert r.payload == 1400, f"advertised {r.payload} with --edns-size=1400"
+    assert not (r.flags & dns.flags.TC), f"TC set on a {len(r.raw)}-byte answer with --edns-size=1400"
+    assert len(a_addrs(r)) == 75
+    assert len(r.raw) <= 1400
+    q = make_query("mid.example.test", "A", payload=1232)
+    data, _ = udp_send_recv(q.to_wire(), p.addr, p.port)
+    assert len(data) <= 1232 and parse(data).flags & dns.flags.TC
 
 
 def test_edns_version_1_gets_badvers(parasold):
@@ -184,6 +198,7 @@ def test_ipv4_and_ipv6_listeners_udp_tcp(parasold_factory, upstream):
         assert src[0] == addr and src[1] == port, f"UDP reply to {addr}:{port} came from {src[:2]}"
         rt = tcp(make_query("listen-tcp.example.test", "AAAA"), addr, port)
         assert a_addrs(rt, "AAAA") == ["2001:db8::1"]
+    assert p.alive()
 
 
 def test_ipv6_listener_with_dig(parasold_factory, upstream):

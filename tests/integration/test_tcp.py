@@ -5,9 +5,8 @@ import struct
 import time
 
 import dns.flags
-import pytest
 
-from helpers import (NoReply, a_addrs, dig, kdig, make_query, parse, parse_answer_lines,
+from helpers import (a_addrs, dig, kdig, make_query, parse, parse_answer_lines,
                      tcp_connect, tcp_read_msg, udp_send_recv)
 
 

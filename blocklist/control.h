@@ -5,6 +5,8 @@
  *   reload      rebuild the blocklist snapshot from lists.db now
  *               -> "ok generation=N names=M" once it is swapped in,
  *                  or "error MESSAGE" (the old snapshot keeps serving)
+ *   status      -> "ok {JSON}": uptime, counters, qps, list generation,
+ *                  cache, upstream health (see daemon_status_json)
  *   ping        -> "ok"
  *
  * Lines are at most CONTROL_LINE_MAX bytes; anything longer is an error.

@@ -498,6 +498,17 @@ bl_store_commit(struct bl_store *st, char *err, size_t errlen)
 	return rc;
 }
 
+int
+bl_store_commit_status(struct bl_store *st, char *err, size_t errlen)
+{
+	int rc = exec(st, "COMMIT", "committing", err, errlen);
+
+	if (rc != 0)
+		bl_store_rollback(st);
+	st->in_tx = 0;
+	return rc;
+}
+
 void
 bl_store_rollback(struct bl_store *st)
 {
@@ -813,4 +824,54 @@ bl_store_feed_count_entries(struct bl_store *st, const char *id, int64_t *n,
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 0
 				: translate(st->db, rc, "counting entries", err, errlen);
+}
+
+/* One statement on one feed row in its own transaction, bumping the
+ * generation, BL_ENOENT when no row matched. */
+static int
+feed_change(struct bl_store *st, const char *sql, const char *id, int arg,
+    const char *what, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	rc = bl_store_begin(st, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		rc = translate(st->db, rc, what, err, errlen);
+		bl_store_rollback(st);
+		return rc;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_count(s) >= 2)
+		sqlite3_bind_int(s, 2, arg);
+	rc = step_done(st, s, what, err, errlen);
+	if (rc == 0 && sqlite3_changes(st->db) == 0) {
+		snprintf(err, errlen, "no feed '%s'", id);
+		rc = BL_ENOENT;
+	}
+	if (rc != 0) {
+		bl_store_rollback(st);
+		return rc;
+	}
+	return bl_store_commit(st, err, errlen);
+}
+
+int
+bl_store_feed_rm(struct bl_store *st, const char *id, char *err,
+    size_t errlen)
+{
+	/* entries go with it (ON DELETE CASCADE). */
+	return feed_change(st, "DELETE FROM feeds WHERE id = ?1", id, 0,
+	    "removing feed", err, errlen);
+}
+
+int
+bl_store_feed_enable(struct bl_store *st, const char *id, int enabled,
+    char *err, size_t errlen)
+{
+	return feed_change(st, "UPDATE feeds SET enabled = ?2 WHERE id = ?1",
+	    id, enabled != 0, "changing feed", err, errlen);
 }

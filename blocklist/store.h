@@ -95,6 +95,9 @@ int bl_store_feed_list(struct bl_store *st, bl_feed_cb cb, void *arg,
  */
 int bl_store_begin(struct bl_store *st, char *err, size_t errlen);
 int bl_store_commit(struct bl_store *st, char *err, size_t errlen);
+/* Commit without bumping the generation: only feed status columns
+ * changed, so the daemon has nothing to reload. */
+int bl_store_commit_status(struct bl_store *st, char *err, size_t errlen);
 void bl_store_rollback(struct bl_store *st);
 /* Insert or update the row; statistics fields included. */
 int bl_store_feed_put(struct bl_store *st, const struct bl_feed_row *f,
@@ -106,6 +109,13 @@ int bl_store_feed_add_entry(struct bl_store *st, const char *id,
     size_t errlen);
 int bl_store_feed_count_entries(struct bl_store *st, const char *id,
     int64_t *n, char *err, size_t errlen);
+
+/* Each in its own transaction, bumping the generation; BL_ENOENT when
+ * there is no such feed. Removing a feed removes its entries. */
+int bl_store_feed_rm(struct bl_store *st, const char *id, char *err,
+    size_t errlen);
+int bl_store_feed_enable(struct bl_store *st, const char *id, int enabled,
+    char *err, size_t errlen);
 
 const char *bl_kind_name(enum bl_kind k);
 const char *bl_mode_name(enum bl_match_mode m);

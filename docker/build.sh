@@ -10,12 +10,13 @@ set -eu
 cd "$(dirname "$0")/.."
 
 pkgs="build-essential meson ninja-build pkg-config libldns-dev libuv1-dev
-libsodium-dev libsqlite3-dev libcurl4-openssl-dev libidn2-dev libjansson-dev"
+libsodium-dev libsqlite3-dev libcurl4-openssl-dev libidn2-dev libjansson-dev
+libpsl-dev publicsuffix"
 for arg in "$@"; do
 	case "$arg" in
 	--test) pkgs="$pkgs libcmocka-dev ldnsutils knot-dnsutils bind9-dnsutils
-python3-dnspython python3-pytest" ;;
-	--bench) pkgs="$pkgs dnsperf unbound python3-dnspython" ;;
+python3-dnspython python3-pytest nginx-light openssl minisign" ;;
+	--bench) pkgs="$pkgs dnsperf unbound python3-dnspython time" ;;
 	*) echo "usage: docker/build.sh [--test] [--bench]" >&2; exit 2 ;;
 	esac
 done

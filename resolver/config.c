@@ -75,6 +75,17 @@ static const struct cfg_key keys[] = {
 	    "check lists.db for a new generation every, ms (0: never)"},
 	{"seed-defaults", CFG_BOOL, F(seed_defaults), 0, 0, 0, "yes",
 	    "load the bundled lists into an empty lists.db"},
+	{"stats-db", CFG_PATH, F(stats_db), 0, 0, 0,
+	    "/var/lib/parasol/stats.db",
+	    "where blocked lookups and traffic counters go (none: nowhere)"},
+	{"stats-retention", CFG_UINT, F(stats_retention), 0, 0, 36500, "30",
+	    "keep stats this many days (0: forever)"},
+	{"stats-fold-window", CFG_UINT, F(stats_fold_window), 0, 1, 86400,
+	    "300",
+	    "repeats of a blocked (client, name) within this many seconds "
+	    "share one row"},
+	{"stats-events", CFG_BOOL, F(stats_events), 0, 0, 0, "yes",
+	    "record each blocked lookup with its client (no: counters only)"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

@@ -61,6 +61,10 @@ struct config {
 	uint64_t block_ttl;
 	uint64_t lists_poll;
 	int seed_defaults;
+	char stats_db[PATH_MAX]; /* "none": record nothing */
+	uint64_t stats_retention;
+	uint64_t stats_fold_window;
+	int stats_events;
 };
 
 /*

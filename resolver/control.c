@@ -90,6 +90,11 @@ dispatch(struct ctl_conn *c, const char *cmd)
 
 	if (strcmp(cmd, "ping") == 0) {
 		reply(c, "ok", "");
+	} else if (strcmp(cmd, "status") == 0) {
+		char json[CONTROL_LINE_MAX - 64];
+
+		daemon_status_json(d, json, sizeof(json));
+		reply(c, "ok", json);
 	} else if (strcmp(cmd, "reload") == 0) {
 		log_info("control: reload requested");
 		c->waiting = 1;

@@ -8,8 +8,9 @@
 #include <ldns/ldns.h>
 #include <sodium.h>
 
-#include "resolver/addr.h"
 #include "blocklist/match.h"
+#include "parasol_config.h"
+#include "resolver/addr.h"
 #include "resolver/cache.h"
 #include "resolver/control.h"
 #include "resolver/daemon.h"
@@ -186,11 +187,32 @@ daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
 	    .now_ms = daemon_now(d),
 	    .ctr = &d->ctr,
 	};
+	struct query_note note;
 	struct wire_query q;
+	enum query_action act;
 	size_t n = 0;
 
-	switch (query_decide(&ctx, pkt, len, (const struct sockaddr *)&cl->addr,
-	    cl->conn != NULL, &q, d->out, sizeof(d->out), &n)) {
+	ctx.note = &note;
+	act = query_decide(&ctx, pkt, len, (const struct sockaddr *)&cl->addr,
+	    cl->conn != NULL, &q, d->out, sizeof(d->out), &n);
+	switch (note.outcome) {
+	case QUERY_OUT_NONE:
+	case QUERY_OUT_FORWARD:
+		break;
+	case QUERY_OUT_BLOCKED:
+		daemon_note(d, REC_BLOCKED, cl, &q, &note.verdict);
+		break;
+	case QUERY_OUT_CACHED:
+		daemon_note(d, REC_CACHED, cl, &q, NULL);
+		break;
+	case QUERY_OUT_REFUSED:
+		daemon_note(d, REC_REFUSED, cl, &q, NULL);
+		break;
+	case QUERY_OUT_ERROR:
+		daemon_note(d, REC_ERROR, cl, &q, NULL);
+		break;
+	}
+	switch (act) {
 	case QUERY_ANSWER:
 		server_send(d, cl, d->out, n);
 		break;
@@ -203,12 +225,125 @@ daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
 }
 
 void
+daemon_status_json(struct daemon *d, char *buf, size_t cap)
+{
+	const struct counters *c = &d->ctr;
+	uint64_t now = daemon_now(d);
+	struct cache_stats cs;
+	struct recorder_stats rs;
+	size_t n, oldest = (d->rate_pos + 1) % DAEMON_RATE_SAMPLES;
+	double qps = 0, window;
+
+	cache_get_stats(d->cache, &cs);
+	recorder_get_stats(d->rec, &rs);
+	/* Queries per second over the last samples (up to a minute). */
+	if (d->rate_n > 0) {
+		if (d->rate_n < DAEMON_RATE_SAMPLES)
+			oldest = 0;
+		window = (double)(now - d->rate_ms[oldest]) / 1000.0;
+		if (window > 0.5)
+			qps = (double)(c->queries - d->rate_q[oldest]) / window;
+	}
+	n = (size_t)snprintf(buf, cap,
+	    "{\"version\":\"%s\",\"uptime_s\":%llu,\"queries\":%llu,"
+	    "\"qps\":%.1f,\"blocked\":%llu,\"cache_hits\":%llu,"
+	    "\"forwarded\":%llu,\"refused\":%llu,\"servfail\":%llu,"
+	    "\"cache_entries\":%llu,\"cache_bytes\":%llu,"
+	    "\"cache_max_bytes\":%llu,\"lists_generation\":%llu,"
+	    "\"lists_names\":%zu,\"lists_reloads\":%llu,"
+	    "\"lists_reload_failures\":%llu,\"stats_recording\":%s,"
+	    "\"stats_dropped\":%llu,\"in_flight\":%zu,\"tcp_clients\":%zu,"
+	    "\"upstreams\":[",
+	    PARASOL_VERSION, (unsigned long long)((now - d->started_ms) / 1000),
+	    (unsigned long long)c->queries, qps,
+	    (unsigned long long)(c->blocked + c->blocked_cname),
+	    (unsigned long long)c->cache_hits,
+	    (unsigned long long)(c->forwarded + c->merged),
+	    (unsigned long long)c->refused, (unsigned long long)c->servfail,
+	    (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
+	    (unsigned long long)d->cfg.cache_size,
+	    (unsigned long long)d->policy.have_gen,
+	    d->policy.snap != NULL ? bl_snapshot_names(d->policy.snap) : 0,
+	    (unsigned long long)d->policy.reloads,
+	    (unsigned long long)d->policy.reload_failures,
+	    d->rec != NULL ? "true" : "false", (unsigned long long)rs.dropped,
+	    d->n_pending, d->n_tcp_clients);
+	for (size_t i = 0; i < d->ups->n && n < cap; i++) {
+		const struct upstream *u = &d->ups->u[i];
+
+		n += (size_t)snprintf(buf + n, cap - n,
+		    "%s{\"address\":\"%s\",\"up\":%s,\"srtt_ms\":%.1f,"
+		    "\"sent\":%llu,\"answered\":%llu,\"failed\":%llu}",
+		    i > 0 ? "," : "", u->name,
+		    u->dead_until_ms > now ? "false" : "true",
+		    (double)u->srtt_us / 1000.0, (unsigned long long)u->sent,
+		    (unsigned long long)u->answered,
+		    (unsigned long long)u->failed);
+	}
+	if (n < cap)
+		snprintf(buf + n, cap - n, "]}");
+}
+
+static void
+rate_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	d->rate_pos = (d->rate_pos + 1) % DAEMON_RATE_SAMPLES;
+	d->rate_ms[d->rate_pos] = daemon_now(d);
+	d->rate_q[d->rate_pos] = d->ctr.queries;
+	if (d->rate_n < DAEMON_RATE_SAMPLES)
+		d->rate_n++;
+}
+
+static const char *
+sinkhole_name(const struct sinkhole *sh)
+{
+	switch (sh->mode) {
+	case SINKHOLE_NXDOMAIN:
+		return "nxdomain";
+	case SINKHOLE_NODATA:
+		return "nodata";
+	case SINKHOLE_REFUSED:
+		return "refused";
+	case SINKHOLE_ADDRESS:
+		return "address";
+	case SINKHOLE_NULL:
+	default:
+		return "null";
+	}
+}
+
+void
+daemon_note(struct daemon *d, enum rec_outcome o, const struct client *cl,
+    const struct wire_query *q, const struct bl_verdict *v)
+{
+	const struct bl_feed_info *f;
+	uint8_t lower[WIRE_NAME_MAX];
+
+	if (d->rec == NULL)
+		return;
+	recorder_outcome(d->rec, o, q->qtype);
+	if (o != REC_BLOCKED || v == NULL || d->policy.snap == NULL)
+		return;
+	f = bl_snapshot_feed(d->policy.snap, v->feed);
+	wire_name_lower(lower, q->qname, q->qname_len);
+	/* For a CNAME block, v is the verdict on the chain's member. */
+	recorder_blocked(d->rec, (const struct sockaddr *)&cl->addr, lower,
+	    q->qname_len, q->qtype, f != NULL ? f->category : "",
+	    f != NULL ? f->id : "", v->rule, v->rule_len,
+	    sinkhole_name(&d->cfg.sinkhole));
+}
+
+void
 daemon_stats_line(const struct daemon *d, char *buf, size_t cap)
 {
 	const struct counters *c = &d->ctr;
 	struct cache_stats cs;
+	struct recorder_stats rs;
 
 	cache_get_stats(d->cache, &cs);
+	recorder_get_stats(d->rec, &rs);
 	snprintf(buf, cap,
 	    "stats: queries=%llu blocked=%llu blocked_cname=%llu "
 	    "cache_hits=%llu forwarded=%llu merged=%llu "
@@ -218,7 +353,8 @@ daemon_stats_line(const struct daemon *d, char *buf, size_t cap)
 	    "tcp_refused=%llu send_errors=%llu tcp_clients=%zu in_flight=%zu "
 	    "cache_entries=%llu cache_bytes=%llu cache_evictions=%llu "
 	    "lists_generation=%llu lists_names=%zu lists_reloads=%llu "
-	    "lists_reload_failures=%llu",
+	    "lists_reload_failures=%llu stats_blocked_events=%llu "
+	    "stats_written=%llu stats_dropped=%llu",
 	    (unsigned long long)c->queries, (unsigned long long)c->blocked,
 	    (unsigned long long)c->blocked_cname,
 	    (unsigned long long)c->cache_hits,
@@ -238,7 +374,9 @@ daemon_stats_line(const struct daemon *d, char *buf, size_t cap)
 	    (unsigned long long)d->policy.have_gen,
 	    d->policy.snap != NULL ? bl_snapshot_names(d->policy.snap) : 0,
 	    (unsigned long long)d->policy.reloads,
-	    (unsigned long long)d->policy.reload_failures);
+	    (unsigned long long)d->policy.reload_failures,
+	    (unsigned long long)rs.events, (unsigned long long)rs.written,
+	    (unsigned long long)rs.dropped);
 }
 
 static int
@@ -306,10 +444,13 @@ close_all_cb(uv_handle_t *h, void *arg)
 static void
 finish_stop(struct daemon *d)
 {
-	char line[1024];
+	char line[2048];
 
 	forward_abort_all(d);
 	server_close(d);
+	/* Last: after the answers in flight were counted. */
+	recorder_free(d->rec);
+	d->rec = NULL;
 	control_close(d);
 	policy_close(&d->policy);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -318,6 +459,8 @@ finish_stop(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sig_usr1, NULL);
 	if (!uv_is_closing((uv_handle_t *)&d->drain_timer))
 		uv_close((uv_handle_t *)&d->drain_timer, NULL);
+	if (!uv_is_closing((uv_handle_t *)&d->rate_timer))
+		uv_close((uv_handle_t *)&d->rate_timer, NULL);
 	daemon_stats_line(d, line, sizeof(line));
 	log_always("%s", line);
 	log_info("stopped");
@@ -345,7 +488,7 @@ static void
 signal_cb(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
-	char line[1024];
+	char line[2048];
 
 	switch (signum) {
 	case SIGHUP:
@@ -381,6 +524,9 @@ daemon_start(struct daemon *d)
 	signal(SIGPIPE, SIG_IGN);
 	uv_timer_init(d->loop, &d->drain_timer);
 	d->drain_timer.data = d;
+	uv_timer_init(d->loop, &d->rate_timer);
+	d->rate_timer.data = d;
+	uv_timer_start(&d->rate_timer, rate_cb, 1000, 1000);
 	uv_signal_init(d->loop, &d->sig_hup);
 	uv_signal_init(d->loop, &d->sig_term);
 	uv_signal_init(d->loop, &d->sig_int);
@@ -391,6 +537,22 @@ daemon_start(struct daemon *d)
 	uv_signal_start(&d->sig_term, signal_cb, SIGTERM);
 	uv_signal_start(&d->sig_int, signal_cb, SIGINT);
 	uv_signal_start(&d->sig_usr1, signal_cb, SIGUSR1);
+	if (strcmp(d->cfg.stats_db, "none") != 0) {
+		struct recorder_opts ro = {
+		    .path = d->cfg.stats_db,
+		    .fold_window_s = (uint32_t)d->cfg.stats_fold_window,
+		    .retention_days = (uint32_t)d->cfg.stats_retention,
+		    .events = d->cfg.stats_events,
+		    .max_keys = 4096,
+		};
+		char err[256];
+
+		d->rec = recorder_new(d->loop, &ro, err, sizeof(err));
+		if (d->rec == NULL)
+			log_warn("not recording stats: %s", err);
+		else
+			log_info("recording stats in %s", d->cfg.stats_db);
+	}
 	if (server_listen(d) != 0)
 		return -1;
 	/* Resolution matters more than the control socket: go on without
@@ -414,6 +576,8 @@ daemon_start(struct daemon *d)
 void
 daemon_clear(struct daemon *d)
 {
+	recorder_free(d->rec);
+	d->rec = NULL;
 	/* Anything still open (a failed start) is closed and reaped here. */
 	uv_walk(d->loop, close_all_cb, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);

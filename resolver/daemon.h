@@ -14,6 +14,7 @@
 #include "resolver/config.h"
 #include "resolver/policy.h"
 #include "resolver/query.h"
+#include "resolver/recorder.h"
 
 struct cache;
 struct upstreams;
@@ -30,6 +31,8 @@ struct client {
 
 #define DAEMON_RECV_BATCH 16
 #define DAEMON_DGRAM_MAX 65536
+
+#define DAEMON_RATE_SAMPLES 61 /* a minute of 1 s samples */
 
 struct daemon {
 	uv_loop_t *loop;
@@ -48,6 +51,7 @@ struct daemon {
 	struct tcp_conn *conns;
 	struct counters ctr;
 	struct policy policy;
+	struct recorder *rec; /* NULL when stats are off */
 	uv_pipe_t control;
 	int control_open;
 	uint64_t started_ms;
@@ -58,6 +62,10 @@ struct daemon {
 	uv_signal_t sig_int;
 	uv_signal_t sig_usr1;
 	uv_timer_t drain_timer;
+	uv_timer_t rate_timer; /* samples the query count each second */
+	uint64_t rate_ms[DAEMON_RATE_SAMPLES];
+	uint64_t rate_q[DAEMON_RATE_SAMPLES];
+	size_t rate_pos, rate_n;
 	uint8_t pending_key[16];
 	/* Scratch space: answers are built here, one at a time. */
 	uint8_t out[WIRE_MSG_MAX + 2];
@@ -78,6 +86,12 @@ void daemon_clear(struct daemon *d);
 /* Handle one client packet. */
 void daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
     struct client *cl);
+/* Count a query's outcome, and record it when it was blocked. */
+void daemon_note(struct daemon *d, enum rec_outcome o,
+    const struct client *cl, const struct wire_query *q,
+    const struct bl_verdict *v);
+/* One line of JSON for "parasol status". */
+void daemon_status_json(struct daemon *d, char *buf, size_t cap);
 void daemon_stats_line(const struct daemon *d, char *buf, size_t cap);
 /* Called when the last query in flight is done while stopping. */
 void daemon_drained(struct daemon *d);

@@ -190,11 +190,12 @@ fail(struct pending *p)
 	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
 		size_t n;
 
+		d->ctr.servfail++;
+		daemon_note(d, REC_ERROR, &w->cl, &w->q, NULL);
 		if (server_client_gone(&w->cl))
 			continue;
 		n = query_answer_error(&w->q, WIRE_RCODE_SERVFAIL, ede, text,
 		    (uint16_t)d->cfg.edns_size, d->out, sizeof(d->out));
-		d->ctr.servfail++;
 		if (n > 0)
 			server_send(d, &w->cl, d->out, n);
 	}
@@ -239,9 +240,10 @@ answer_blocked(struct pending *p, const struct bl_verdict *v,
 	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
 		size_t n;
 
+		d->ctr.blocked_cname++;
+		daemon_note(d, REC_BLOCKED, &w->cl, &w->q, v);
 		if (server_client_gone(&w->cl))
 			continue;
-		d->ctr.blocked_cname++;
 		n = query_answer_blocked(&w->q, d->policy.snap, v, name,
 		    name_len, &d->cfg.sinkhole, (uint32_t)d->cfg.block_ttl,
 		    (uint16_t)d->cfg.edns_size,
@@ -279,6 +281,7 @@ succeed(struct pending *p, const uint8_t *pkt, size_t len,
 		size_t n;
 		int truncated;
 
+		daemon_note(d, REC_FORWARDED, &w->cl, &w->q, NULL);
 		if (server_client_gone(&w->cl))
 			continue;
 		memcpy(d->out, d->scratch, keep);
@@ -667,11 +670,13 @@ forward_query(struct daemon *d, const struct client *cl,
 	p = pending_find(d, &key, h);
 	if (p != NULL && p->n_waiters >= PENDING_WAITERS_MAX) {
 		d->ctr.dropped++;
+		daemon_note(d, REC_ERROR, cl, q, NULL);
 		return;
 	}
 	w = malloc(sizeof(*w));
 	if (w == NULL) {
 		d->ctr.dropped++;
+		daemon_note(d, REC_ERROR, cl, q, NULL);
 		return;
 	}
 	w->next = NULL;
@@ -691,6 +696,7 @@ forward_query(struct daemon *d, const struct client *cl,
 		server_client_unref(&w->cl);
 		free(w);
 		d->ctr.dropped++;
+		daemon_note(d, REC_ERROR, cl, q, NULL);
 		return;
 	}
 	d->ctr.forwarded++;

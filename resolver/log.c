@@ -23,7 +23,7 @@ log_level_parse(const char *s)
 static void
 vlog(int level, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char line[2048];
 	char stamp[32];
 	struct timespec ts;
 	struct tm tm;

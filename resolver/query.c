@@ -251,6 +251,7 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
     size_t cap, size_t *out_len)
 {
 	struct counters *ctr = ctx->ctr;
+	struct query_note spare, *note = ctx->note ? ctx->note : &spare;
 	enum wire_parse pr;
 	struct cache_key key;
 	const struct cache_entry *e;
@@ -259,6 +260,7 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 	size_t n;
 
 	ctr->queries++;
+	note->outcome = QUERY_OUT_NONE;
 	pr = wire_query_parse(pkt, len, q);
 	if (pr == WIRE_DROP)
 		goto drop;
@@ -267,10 +269,12 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 		if (pr != WIRE_OK)
 			goto drop;
 		ctr->refused++;
+		note->outcome = QUERY_OUT_REFUSED;
 		rcode = WIRE_RCODE_REFUSED;
 		ede = WIRE_EDE_PROHIBITED;
 		goto error;
 	}
+	note->outcome = QUERY_OUT_ERROR;
 	switch (pr) {
 	case WIRE_OK:
 		break;
@@ -297,6 +301,7 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 	if (q->qclass != WIRE_CLASS_IN || q->qtype == WIRE_TYPE_AXFR ||
 	    q->qtype == WIRE_TYPE_IXFR) {
 		ctr->refused++;
+		note->outcome = QUERY_OUT_REFUSED;
 		rcode = WIRE_RCODE_REFUSED;
 		goto error;
 	}
@@ -314,6 +319,8 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 		bl_match_lookup(ctx->policy, key.name, key.name_len, &v);
 		if (v.action == BL_BLOCK) {
 			ctr->blocked++;
+			note->outcome = QUERY_OUT_BLOCKED;
+			note->verdict = v;
 			n = query_answer_blocked(q, ctx->policy, &v, NULL, 0,
 			    ctx->sinkhole, ctx->block_ttl, ctx->edns_size,
 			    query_size_limit(q, tcp, ctx->edns_size), out, cap);
@@ -324,6 +331,7 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 		}
 	}
 
+	note->outcome = QUERY_OUT_FORWARD;
 	e = cache_lookup(ctx->cache, &key, ctx->now_ms);
 	if (e == NULL)
 		return QUERY_FORWARD;
@@ -331,6 +339,7 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 	if (n == 0)
 		return QUERY_FORWARD;
 	ctr->cache_hits++;
+	note->outcome = QUERY_OUT_CACHED;
 	n = query_answer_finish(q, out, n, cap,
 	    query_size_limit(q, tcp, ctx->edns_size), ctx->edns_size,
 	    &truncated);

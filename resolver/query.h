@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "blocklist/match.h"
 #include "resolver/wire.h"
 
 struct cache;
@@ -46,6 +47,22 @@ struct counters {
 	uint64_t send_errors;
 };
 
+/* How a query ended, for the per-minute counters. */
+enum query_outcome {
+	QUERY_OUT_NONE = 0, /* not a question (dropped unparsed) */
+	QUERY_OUT_BLOCKED,
+	QUERY_OUT_CACHED,
+	QUERY_OUT_FORWARD, /* decided later, by the forwarder */
+	QUERY_OUT_REFUSED,
+	QUERY_OUT_ERROR,
+};
+
+/* What query_decide reports besides its answer. */
+struct query_note {
+	enum query_outcome outcome;
+	struct bl_verdict verdict; /* when blocked */
+};
+
 struct query_ctx {
 	struct cache *cache;
 	const struct addr_net *acl;
@@ -56,6 +73,7 @@ struct query_ctx {
 	uint16_t edns_size;
 	uint64_t now_ms;
 	struct counters *ctr;
+	struct query_note *note; /* may be NULL */
 };
 
 enum query_action {

@@ -126,8 +126,8 @@ cli_check(const struct cli_opts *o, int argc, char **argv)
 }
 
 /* After a change: the daemon polls too, so an unreachable one is a note. */
-static void
-ask_reload(const struct cli_opts *o)
+void
+cli_ask_reload(const struct cli_opts *o)
 {
 	char reply[CONTROL_LINE_MAX];
 	int rc = control_request(o->control, "reload", RELOAD_TIMEOUT_MS,
@@ -242,7 +242,7 @@ cli_rules(const struct cli_opts *o, int allow, int argc, char **argv)
 	} else {
 		goto usage;
 	}
-	ask_reload(o);
+	cli_ask_reload(o);
 	return CLI_OK;
 usage:
 	fprintf(stderr,

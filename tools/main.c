@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "blocklist/control.h"
+#include "blocklist/statsdb.h"
 #include "parasol_config.h"
 #include "tools/cli.h"
 
@@ -11,7 +12,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: parasol [--lists-db=PATH] [--control=PATH] [--json] VERB ...\n"
+	    "usage: parasol [--lists-db=PATH] [--stats-db=PATH]\n"
+	    "               [--control=PATH] [--json] VERB ...\n"
 	    "\n"
 	    "  check NAME                 is NAME blocked, and by which rule?\n"
 	    "                             (exit 1 when blocked, 0 when not)\n"
@@ -19,11 +21,27 @@ usage(FILE *f)
 	    "  allow rm NAME | allow ls   local allow rules (beat every deny)\n"
 	    "  deny add NAME [--exact] [--comment=TEXT]\n"
 	    "  deny rm NAME | deny ls     local deny rules\n"
+	    "  feeds add ID URL|PATH [--category=C] [--format=F]\n"
+	    "            [--match=exact|subtree] [--pubkey=KEY] [--allow-http]\n"
+	    "  feeds ls | feeds rm|enable|disable ID\n"
+	    "                             the lists parasol-update keeps current\n"
 	    "  reload                     rebuild parasold's blocklist now\n"
+	    "  status                     how parasold is doing\n"
+	    "  stats [--since=DURATION]   queries by outcome, category, type\n"
+	    "  top clients [--since=DURATION] [--category=C] [--limit=N]\n"
+	    "                             who keeps asking for blocked names\n"
+	    "  top domains [--since=DURATION] [--category=C] [--client=ADDR]\n"
+	    "              [--limit=N]    the most blocked names\n"
+	    "  log [--client=ADDR] [--name=NAME] [--category=C]\n"
+	    "      [--since=DURATION] [--limit=N] [--follow]\n"
+	    "                             blocked lookups, newest first\n"
 	    "\n"
 	    "A local rule covers NAME and everything under it unless --exact.\n"
-	    "Defaults: --lists-db=%s --control=%s\n",
-	    LISTS_DEFAULT_PATH, CONTROL_DEFAULT_PATH);
+	    "DURATION: 90s, 15m, 24h, 7d, 2w or seconds (default 24h).\n"
+	    "Defaults: --lists-db=%s\n"
+	    "          --stats-db=%s\n"
+	    "          --control=%s\n",
+	    LISTS_DEFAULT_PATH, STATS_DEFAULT_PATH, CONTROL_DEFAULT_PATH);
 }
 
 int
@@ -31,6 +49,7 @@ main(int argc, char **argv)
 {
 	struct cli_opts o = {
 	    .lists_db = LISTS_DEFAULT_PATH,
+	    .stats_db = STATS_DEFAULT_PATH,
 	    .control = CONTROL_DEFAULT_PATH,
 	    .comment = "",
 	};
@@ -41,6 +60,8 @@ main(int argc, char **argv)
 		return CLI_USAGE;
 	if (getenv("PARASOL_LISTS_DB") != NULL)
 		o.lists_db = getenv("PARASOL_LISTS_DB");
+	if (getenv("PARASOL_STATS_DB") != NULL)
+		o.stats_db = getenv("PARASOL_STATS_DB");
 	if (getenv("PARASOL_CONTROL") != NULL)
 		o.control = getenv("PARASOL_CONTROL");
 	/* Options may come anywhere: "parasol check x --json" works. */
@@ -49,6 +70,8 @@ main(int argc, char **argv)
 
 		if (strncmp(a, "--lists-db=", 11) == 0)
 			o.lists_db = a + 11;
+		else if (strncmp(a, "--stats-db=", 11) == 0)
+			o.stats_db = a + 11;
 		else if (strncmp(a, "--control=", 10) == 0)
 			o.control = a + 10;
 		else if (strcmp(a, "--json") == 0)
@@ -57,6 +80,26 @@ main(int argc, char **argv)
 			o.exact = 1;
 		else if (strncmp(a, "--comment=", 10) == 0)
 			o.comment = a + 10;
+		else if (strncmp(a, "--category=", 11) == 0)
+			o.category = a + 11;
+		else if (strncmp(a, "--format=", 9) == 0)
+			o.format = a + 9;
+		else if (strncmp(a, "--match=", 8) == 0)
+			o.match = a + 8;
+		else if (strncmp(a, "--pubkey=", 9) == 0)
+			o.pubkey = a + 9;
+		else if (strcmp(a, "--allow-http") == 0)
+			o.allow_http = 1;
+		else if (strncmp(a, "--since=", 8) == 0)
+			o.since = a + 8;
+		else if (strncmp(a, "--client=", 9) == 0)
+			o.client = a + 9;
+		else if (strncmp(a, "--name=", 7) == 0)
+			o.name = a + 7;
+		else if (strncmp(a, "--limit=", 8) == 0)
+			o.limit = a + 8;
+		else if (strcmp(a, "--follow") == 0 || strcmp(a, "-f") == 0)
+			o.follow = 1;
 		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
 			free(args);
@@ -82,8 +125,18 @@ main(int argc, char **argv)
 		rc = cli_rules(&o, 1, n - 1, args + 1);
 	} else if (strcmp(args[0], "deny") == 0) {
 		rc = cli_rules(&o, 0, n - 1, args + 1);
+	} else if (strcmp(args[0], "feeds") == 0) {
+		rc = cli_feeds(&o, n - 1, args + 1);
 	} else if (strcmp(args[0], "reload") == 0) {
 		rc = cli_reload(&o, n - 1, args + 1);
+	} else if (strcmp(args[0], "status") == 0) {
+		rc = cli_status(&o, n - 1, args + 1);
+	} else if (strcmp(args[0], "stats") == 0) {
+		rc = cli_stats(&o, n - 1, args + 1);
+	} else if (strcmp(args[0], "top") == 0) {
+		rc = cli_top(&o, n - 1, args + 1);
+	} else if (strcmp(args[0], "log") == 0) {
+		rc = cli_log(&o, n - 1, args + 1);
 	} else {
 		fprintf(stderr, "parasol: unknown verb '%s'\n", args[0]);
 		usage(stderr);

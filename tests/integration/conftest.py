@@ -3,6 +3,8 @@
 Run:  cd /work/main && /usr/bin/python3 -m pytest -q tests/integration
 Binary: $PARASOLD, default build/resolver/parasold.  If it is missing every test
 errors out, unless PARASOLD_SKIP_MISSING=1 is set (then they are skipped).
+The admin CLI for the tests that use it: $PARASOL_CLI, default
+build/tools/parasol.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fakeupstream import FakeUpstream  # noqa: E402
-from helpers import Parasold, binary_path, free_port, ROOT  # noqa: E402
+from helpers import Parasold, binary_path, cli_binary_path, free_port, ROOT  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -51,8 +53,9 @@ def parasold_binary():
 
 # Keys a newer parasold may have whose defaults point at machine-wide state
 # (/run, /var/lib).  When --help lists them, every test instance gets private
-# values so instances never share a control socket or a blocklist database.
-ISOLATION_KEYS = ("control", "lists-db", "seed-defaults")
+# values so instances never share a control socket, a blocklist database or
+# a stats database.
+ISOLATION_KEYS = ("control", "lists-db", "seed-defaults", "stats-db")
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +77,18 @@ def _isolation_args(keys, tmpdir):
         out.append(f"--lists-db={tmpdir}/lists.db")
     if "seed-defaults" in keys:
         out.append("--seed-defaults=no")
+    if "stats-db" in keys:
+        out.append(f"--stats-db={tmpdir}/stats.db")
     return out
+
+
+def _arg_value(args, key):
+    """The value of the last --key=VALUE in args, or None."""
+    val = None
+    for a in args:
+        if a.startswith(f"--{key}="):
+            val = a.split("=", 1)[1]
+    return val
 
 
 @pytest.fixture
@@ -116,6 +130,9 @@ def parasold_factory(parasold_binary, parasold_optional_keys, request):
     By default adds --listen=127.0.0.1:<free port>, one --upstream per given
     upstream (FakeUpstream or "addr:port" string) and --log-level=info, then
     waits for the 'ready' line.  defaults=False passes only extra_args.
+    The paths it runs with are on the result: .control, .lists_db, .stats_db
+    (None when parasold does not know the key), .tmpdir (private, removed at
+    teardown).
     """
     procs = []
     tmpdirs = []
@@ -143,6 +160,10 @@ def parasold_factory(parasold_binary, parasold_optional_keys, request):
             or (env or {}).get("PARASOL_CONFIG")
         assert has_source, "test bug: parasold started without --upstream/--resolv-conf/-c"
         p = Parasold(args, env=env)
+        p.tmpdir = tmpdir
+        p.control = _arg_value(args, "control")
+        p.lists_db = _arg_value(args, "lists-db")
+        p.stats_db = _arg_value(args, "stats-db")
         if listen:
             p.addr, p.port = _split_hostport(listen[0])
             p.listens = [_split_hostport(x) for x in listen]
@@ -174,4 +195,41 @@ def run_parasold(parasold_binary):
         e.update(env or {})
         return subprocess.run([parasold_binary, *args], capture_output=True, text=True,
                               timeout=timeout, env=e, stdin=subprocess.DEVNULL, cwd=ROOT)
+    return run
+
+
+@pytest.fixture(scope="session")
+def parasol_cli_binary():
+    path = cli_binary_path()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        msg = (f"parasol CLI not found at {path}: build it with "
+               f"'cd {ROOT} && meson setup build; ninja -C build' or set PARASOL_CLI=/path/to/parasol")
+        if os.environ.get("PARASOLD_SKIP_MISSING"):
+            pytest.skip(msg)
+        pytest.fail(msg, pytrace=False)
+    return path
+
+
+@pytest.fixture
+def parasol_cli(parasol_cli_binary):
+    """cli(*args, daemon=None, env=None, timeout=15) -> CompletedProcess.
+
+    With daemon (a Parasold from parasold_factory), --lists-db, --stats-db
+    and --control point at that instance's files, so the CLI never reads
+    machine-wide state.
+    """
+    def run(*args, daemon=None, env=None, timeout=15):
+        e = dict(os.environ)
+        for k in ("PARASOL_CONFIG", "PARASOL_LISTS_DB", "PARASOL_STATS_DB", "PARASOL_CONTROL"):
+            e.pop(k, None)
+        e.update(env or {})
+        argv = [parasol_cli_binary]
+        if daemon is not None:
+            for key, val in (("lists-db", daemon.lists_db), ("stats-db", daemon.stats_db),
+                             ("control", daemon.control)):
+                if val is not None:
+                    argv.append(f"--{key}={val}")
+        argv += list(args)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=e,
+                              stdin=subprocess.DEVNULL, cwd=ROOT)
     return run

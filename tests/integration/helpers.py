@@ -20,10 +20,15 @@ import dns.rdatatype
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_BINARY = os.path.join(ROOT, "build", "resolver", "parasold")
+DEFAULT_CLI = os.path.join(ROOT, "build", "tools", "parasol")
 
 
 def binary_path():
     return os.environ.get("PARASOLD") or DEFAULT_BINARY
+
+
+def cli_binary_path():
+    return os.environ.get("PARASOL_CLI") or DEFAULT_CLI
 
 
 def family(addr):

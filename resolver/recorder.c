@@ -1,0 +1,557 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "blocklist/name.h"
+#include "blocklist/statsdb.h"
+#include "resolver/log.h"
+#include "resolver/recorder.h"
+
+#define MAX_QUEUED 8  /* batches waiting for the worker */
+#define N_QTYPES 257  /* types 0..255, and "other" */
+#define BUSY_MS 2000
+#define DROP_LOG_EVERY_S 60
+
+struct slot {
+	uint64_t hash;
+	int used;
+	struct bl_stats_event ev;
+};
+
+struct batch {
+	struct batch *next;
+	int64_t minute;
+	uint64_t out[REC_N_OUTCOMES];
+	uint64_t qtypes[N_QTYPES];
+	size_t n;
+	uint64_t *hashes;
+	struct bl_stats_event *ev;
+};
+
+/* Worker side: the open row of each (client, name, type). */
+struct fold {
+	uint64_t hash;
+	int64_t rowid;
+	int64_t start;
+};
+
+struct recorder {
+	uv_loop_t *loop;
+	uv_timer_t timer;
+	struct recorder_opts o;
+	char path[4096];
+	unsigned char key[crypto_shorthash_KEYBYTES];
+
+	/* Loop thread only. */
+	struct slot *slots;
+	size_t cap, n;
+	uint64_t out[REC_N_OUTCOMES];
+	uint64_t qtypes[N_QTYPES];
+	int dirty;
+	uint64_t loop_events;
+	uint64_t loop_dropped;
+
+	/* Shared, under mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct batch *head, *tail;
+	size_t queued;
+	int stop;
+	struct recorder_stats st;
+	pthread_t thread;
+
+	/* Worker thread only. */
+	struct fold *folds;
+	size_t fold_cap, fold_n;
+	int64_t last_prune;
+	int64_t last_drop_log;
+};
+
+static int64_t
+wall_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* --- worker ---------------------------------------------------------- */
+
+static struct fold *
+fold_find(struct recorder *r, uint64_t h, int insert)
+{
+	size_t mask, i;
+
+	if (insert && (r->fold_n + 1) * 2 > r->fold_cap) {
+		size_t cap = r->fold_cap ? r->fold_cap * 2 : 1024;
+		struct fold *f = calloc(cap, sizeof(*f));
+
+		if (f == NULL)
+			return NULL;
+		for (size_t k = 0; k < r->fold_cap; k++) {
+			if (r->folds[k].hash == 0)
+				continue;
+			i = r->folds[k].hash & (cap - 1);
+			while (f[i].hash != 0)
+				i = (i + 1) & (cap - 1);
+			f[i] = r->folds[k];
+		}
+		free(r->folds);
+		r->folds = f;
+		r->fold_cap = cap;
+	}
+	if (r->fold_cap == 0)
+		return NULL;
+	mask = r->fold_cap - 1;
+	for (i = h & mask; r->folds[i].hash != 0; i = (i + 1) & mask) {
+		if (r->folds[i].hash == h)
+			return &r->folds[i];
+	}
+	if (!insert)
+		return NULL;
+	r->folds[i].hash = h;
+	r->fold_n++;
+	return &r->folds[i];
+}
+
+/* Forget rows whose window has passed (or all of them, after a failure:
+ * their ids may belong to a rolled-back transaction). */
+static void
+fold_prune(struct recorder *r, int64_t before)
+{
+	struct fold *old = r->folds;
+	size_t cap = r->fold_cap;
+
+	r->folds = NULL;
+	r->fold_cap = 0;
+	r->fold_n = 0;
+	for (size_t k = 0; k < cap; k++) {
+		struct fold *f;
+
+		if (old[k].hash == 0 || old[k].start < before)
+			continue;
+		f = fold_find(r, old[k].hash, 1);
+		if (f != NULL) {
+			f->rowid = old[k].rowid;
+			f->start = old[k].start;
+		}
+	}
+	free(old);
+}
+
+static int
+write_batch(struct recorder *r, struct bl_stats *db, const struct batch *b,
+    char *err, size_t errlen)
+{
+	struct bl_stats_minute m = {
+	    .minute = b->minute,
+	    .blocked = b->out[REC_BLOCKED],
+	    .cached = b->out[REC_CACHED],
+	    .forwarded = b->out[REC_FORWARDED],
+	    .refused = b->out[REC_REFUSED],
+	    .errors = b->out[REC_ERROR],
+	};
+	int rc;
+
+	for (int i = 0; i < REC_N_OUTCOMES; i++)
+		m.total += b->out[i];
+	rc = bl_stats_begin(db, err, errlen);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct bl_stats_event *e = &b->ev[i];
+		struct fold *f = fold_find(r, b->hashes[i], 0);
+
+		if (f != NULL && e->first - f->start < r->o.fold_window_s) {
+			rc = bl_stats_fold(db, f->rowid, e->count, e->last, err,
+			    errlen);
+		} else {
+			int64_t id = 0;
+
+			rc = bl_stats_insert(db, e, &id, err, errlen);
+			if (rc == 0) {
+				if (f == NULL)
+					f = fold_find(r, b->hashes[i], 1);
+				if (f != NULL) {
+					f->rowid = id;
+					f->start = e->first;
+				}
+			}
+		}
+		if (rc != 0)
+			goto fail;
+	}
+	if (m.total > 0)
+		rc = bl_stats_add_minute(db, &m, err, errlen);
+	for (int t = 0; rc == 0 && t < N_QTYPES; t++) {
+		if (b->qtypes[t] != 0)
+			rc = bl_stats_add_qtype(db, b->minute,
+			    t == N_QTYPES - 1 ? 65535 : (uint16_t)t,
+			    b->qtypes[t], err, errlen);
+	}
+	if (rc != 0)
+		goto fail;
+	return bl_stats_commit(db, err, errlen);
+fail:
+	bl_stats_rollback(db);
+	return rc;
+}
+
+static uint64_t
+batch_lookups(const struct batch *b)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < b->n; i++)
+		n += b->ev[i].count;
+	return n;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	if (b == NULL)
+		return;
+	free(b->hashes);
+	free(b->ev);
+	free(b);
+}
+
+static void
+note_drop(struct recorder *r, uint64_t n, const char *why)
+{
+	int64_t now = wall_s();
+
+	pthread_mutex_lock(&r->mu);
+	r->st.dropped += n;
+	pthread_mutex_unlock(&r->mu);
+	if (now - r->last_drop_log >= DROP_LOG_EVERY_S) {
+		r->last_drop_log = now;
+		log_warn("stats: %llu blocked lookups not recorded: %s",
+		    (unsigned long long)n, why);
+	}
+}
+
+static void *
+worker(void *arg)
+{
+	struct recorder *r = arg;
+	struct bl_stats *db = NULL;
+	char err[512];
+
+	for (;;) {
+		struct batch *b;
+		int rc;
+
+		pthread_mutex_lock(&r->mu);
+		while (r->head == NULL && !r->stop)
+			pthread_cond_wait(&r->cv, &r->mu);
+		b = r->head;
+		if (b != NULL) {
+			r->head = b->next;
+			if (r->head == NULL)
+				r->tail = NULL;
+			r->queued--;
+		}
+		pthread_mutex_unlock(&r->mu);
+		if (b == NULL)
+			break; /* stopping, and nothing left */
+
+		/* (Re)open lazily: a database that failed may come back. */
+		if (db == NULL &&
+		    bl_stats_open(r->path, 1, BUSY_MS, &db, err, sizeof(err)) !=
+			0) {
+			db = NULL;
+			note_drop(r, batch_lookups(b), err);
+			batch_free(b);
+			continue;
+		}
+		if (b->minute - r->last_prune >= 3600 && r->o.retention_days > 0) {
+			r->last_prune = b->minute;
+			if (bl_stats_prune(db,
+				b->minute -
+				    (int64_t)r->o.retention_days * 86400,
+				err, sizeof(err)) != 0)
+				log_warn("stats: %s", err);
+		}
+		if (r->fold_n > 4096)
+			fold_prune(r, b->minute - r->o.fold_window_s - 60);
+		rc = write_batch(r, db, b, err, sizeof(err));
+		if (rc != 0) {
+			fold_prune(r, INT64_MAX);
+			note_drop(r, batch_lookups(b), err);
+			pthread_mutex_lock(&r->mu);
+			r->st.batches_failed++;
+			pthread_mutex_unlock(&r->mu);
+			if (rc == BL_ECORRUPT) {
+				bl_stats_close(db);
+				db = NULL;
+			}
+		} else {
+			pthread_mutex_lock(&r->mu);
+			r->st.written += batch_lookups(b);
+			pthread_mutex_unlock(&r->mu);
+		}
+		batch_free(b);
+	}
+	bl_stats_close(db);
+	return NULL;
+}
+
+/* --- loop side ------------------------------------------------------- */
+
+static void
+flush(struct recorder *r)
+{
+	struct batch *b;
+	uint64_t lookups = 0;
+
+	if (!r->dirty)
+		return;
+	b = calloc(1, sizeof(*b));
+	if (b != NULL && r->n > 0) {
+		b->ev = malloc(r->n * sizeof(*b->ev));
+		b->hashes = malloc(r->n * sizeof(*b->hashes));
+		if (b->ev == NULL || b->hashes == NULL) {
+			batch_free(b);
+			b = NULL;
+		}
+	}
+	for (size_t i = 0; i < r->cap; i++) {
+		if (!r->slots[i].used)
+			continue;
+		lookups += r->slots[i].ev.count;
+		if (b != NULL) {
+			b->ev[b->n] = r->slots[i].ev;
+			b->hashes[b->n] = r->slots[i].hash;
+			b->n++;
+		}
+		r->slots[i].used = 0;
+	}
+	r->n = 0;
+	if (b != NULL) {
+		b->minute = wall_s() / 60 * 60;
+		memcpy(b->out, r->out, sizeof(b->out));
+		memcpy(b->qtypes, r->qtypes, sizeof(b->qtypes));
+	}
+	memset(r->out, 0, sizeof(r->out));
+	memset(r->qtypes, 0, sizeof(r->qtypes));
+	r->dirty = 0;
+
+	pthread_mutex_lock(&r->mu);
+	if (b != NULL && r->queued < MAX_QUEUED) {
+		if (r->tail != NULL)
+			r->tail->next = b;
+		else
+			r->head = b;
+		r->tail = b;
+		r->queued++;
+		b = NULL;
+		pthread_cond_signal(&r->cv);
+	} else {
+		/* The worker is behind (a slow or full disk): lose this
+		 * second rather than grow without bound. */
+		r->st.dropped += lookups;
+	}
+	pthread_mutex_unlock(&r->mu);
+	batch_free(b);
+}
+
+static void
+timer_cb(uv_timer_t *t)
+{
+	flush(t->data);
+}
+
+/* mkdir -p for the database's folder, so a first start just works. */
+static void
+make_parent(const char *path)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+			return;
+		*p = '/';
+	}
+}
+
+struct recorder *
+recorder_new(uv_loop_t *loop, const struct recorder_opts *o, char *err,
+    size_t errlen)
+{
+	struct recorder *r = calloc(1, sizeof(*r));
+
+	if (r == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->loop = loop;
+	r->o = *o;
+	snprintf(r->path, sizeof(r->path), "%s", o->path);
+	r->o.path = r->path;
+	make_parent(r->path);
+	if (r->o.max_keys < 16)
+		r->o.max_keys = 16;
+	r->cap = 1;
+	while (r->cap < r->o.max_keys * 2)
+		r->cap *= 2;
+	r->slots = calloc(r->cap, sizeof(*r->slots));
+	if (r->slots == NULL) {
+		free(r);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	crypto_shorthash_keygen(r->key);
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	if (pthread_create(&r->thread, NULL, worker, r) != 0) {
+		snprintf(err, errlen, "cannot start the stats thread");
+		free(r->slots);
+		free(r);
+		return NULL;
+	}
+	uv_timer_init(loop, &r->timer);
+	r->timer.data = r;
+	uv_timer_start(&r->timer, timer_cb, 1000, 1000);
+	return r;
+}
+
+static void
+closed_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void
+recorder_free(struct recorder *r)
+{
+	if (r == NULL)
+		return;
+	uv_timer_stop(&r->timer);
+	flush(r);
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thread, NULL);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	free(r->slots);
+	free(r->folds);
+	/* The timer handle lives in r: free it once libuv lets go. */
+	r->timer.data = r;
+	uv_close((uv_handle_t *)&r->timer, closed_cb);
+}
+
+void
+recorder_outcome(struct recorder *r, enum rec_outcome o, uint16_t qtype)
+{
+	if (r == NULL)
+		return;
+	r->out[o]++;
+	r->qtypes[qtype < N_QTYPES - 1 ? qtype : N_QTYPES - 1]++;
+	r->dirty = 1;
+}
+
+void
+recorder_blocked(struct recorder *r, const struct sockaddr *client,
+    const uint8_t *qname, size_t qname_len, uint16_t qtype,
+    const char *category, const char *feed, const uint8_t *rule,
+    size_t rule_len, const char *action)
+{
+	struct bl_stats_event ev;
+	crypto_generichash_state hs;
+	unsigned char h8[8];
+	uint64_t h;
+	size_t i, mask;
+	int64_t now;
+
+	if (r == NULL || !r->o.events)
+		return;
+	r->loop_events++;
+	memset(&ev, 0, sizeof(ev));
+	if (client->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 =
+		    (const struct sockaddr_in6 *)client;
+
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12],
+			    ev.client, sizeof(ev.client));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, ev.client,
+			    sizeof(ev.client));
+	} else {
+		inet_ntop(AF_INET,
+		    &((const struct sockaddr_in *)client)->sin_addr, ev.client,
+		    sizeof(ev.client));
+	}
+	bl_name_from_wire(qname, qname_len, ev.name, sizeof(ev.name));
+	ev.qtype = qtype;
+
+	/* The key is (client, name, type); names are attacker-chosen. */
+	crypto_generichash_init(&hs, r->key, sizeof(r->key), sizeof(h8));
+	crypto_generichash_update(&hs, (const unsigned char *)ev.client,
+	    strlen(ev.client) + 1);
+	crypto_generichash_update(&hs, qname, qname_len);
+	crypto_generichash_update(&hs, (const unsigned char *)&qtype,
+	    sizeof(qtype));
+	crypto_generichash_final(&hs, h8, sizeof(h8));
+	memcpy(&h, h8, sizeof(h));
+	h |= 1; /* 0 marks an empty fold slot */
+
+	now = wall_s();
+	mask = r->cap - 1;
+	for (i = h & mask; r->slots[i].used; i = (i + 1) & mask) {
+		struct slot *s = &r->slots[i];
+
+		if (s->hash == h && s->ev.qtype == qtype &&
+		    strcmp(s->ev.client, ev.client) == 0 &&
+		    strcmp(s->ev.name, ev.name) == 0) {
+			s->ev.count++;
+			s->ev.last = now;
+			r->dirty = 1;
+			return;
+		}
+	}
+	if (r->n >= r->o.max_keys) {
+		r->loop_dropped++;
+		return;
+	}
+	ev.first = ev.last = now;
+	ev.count = 1;
+	snprintf(ev.category, sizeof(ev.category), "%s", category);
+	snprintf(ev.feed, sizeof(ev.feed), "%s", feed);
+	bl_name_from_wire(rule, rule_len, ev.rule, sizeof(ev.rule));
+	snprintf(ev.action, sizeof(ev.action), "%s", action);
+	r->slots[i].used = 1;
+	r->slots[i].hash = h;
+	r->slots[i].ev = ev;
+	r->n++;
+	r->dirty = 1;
+}
+
+void
+recorder_get_stats(struct recorder *r, struct recorder_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->mu);
+	*st = r->st;
+	pthread_mutex_unlock(&r->mu);
+	/* Called on the loop thread, which owns these two. */
+	st->events = r->loop_events;
+	st->dropped += r->loop_dropped;
+}

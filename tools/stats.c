@@ -47,6 +47,7 @@
 #define TABLE_WIDTH 79
 #define TABLE_GAP 2
 #define TABLE_COLS 8
+#define BAR_MAX 16
 
 /* --- pure helpers ---------------------------------------------------- */
 
@@ -260,6 +261,12 @@ fmt_time(int64_t t, enum tfmt f, char *buf, size_t cap)
 		snprintf(buf, cap, "-");
 }
 
+static int64_t
+num(const char *s)
+{
+	return s != NULL ? strtoll(s, NULL, 10) : 0;
+}
+
 /*
  * A table sized to its content: each column as wide as its widest cell,
  * and while the whole is wider than TABLE_WIDTH the widest column that
@@ -270,6 +277,7 @@ struct col {
 	int right; /* numbers */
 	int keep_end; /* names: the end says more */
 	size_t min; /* 0: never shrunk */
+	int bar; /* a number drawn as a bar in the room that is left */
 };
 
 struct table {
@@ -312,12 +320,13 @@ static void
 table_print(struct table *t, const char *indent)
 {
 	size_t w[TABLE_COLS], total = strlen(indent);
-	char cell[1024];
+	int64_t peak[TABLE_COLS] = {0};
+	char cell[1024], bar[BAR_MAX + 1];
 	int flags = fit_flags();
 
 	for (size_t c = 0; c < t->ncol; c++) {
 		w[c] = strlen(t->cols[c].head);
-		for (size_t r = 0; r < t->nrow; r++) {
+		for (size_t r = 0; r < t->nrow && !t->cols[c].bar; r++) {
 			size_t n = strlen(t->cells[r * t->ncol + c]);
 
 			if (n > w[c])
@@ -340,6 +349,18 @@ table_print(struct table *t, const char *indent)
 		w[best]--;
 		total--;
 	}
+	for (size_t c = 0; c < t->ncol; c++) {
+		if (!t->cols[c].bar)
+			continue;
+		w[c] = total < TABLE_WIDTH ? TABLE_WIDTH - total : 0;
+		if (w[c] > BAR_MAX)
+			w[c] = BAR_MAX;
+		total += w[c];
+		for (size_t r = 0; r < t->nrow; r++) {
+			if (num(t->cells[r * t->ncol + c]) > peak[c])
+				peak[c] = num(t->cells[r * t->ncol + c]);
+		}
+	}
 	for (size_t r = 0; r <= t->nrow; r++) {
 		char line[TABLE_WIDTH * 4 + 64];
 		size_t n = (size_t)snprintf(line, sizeof(line), "%s", indent);
@@ -348,6 +369,20 @@ table_print(struct table *t, const char *indent)
 			const char *v = r == 0
 			    ? t->cols[c].head
 			    : t->cells[(r - 1) * t->ncol + c];
+
+			if (r > 0 && t->cols[c].bar) {
+				/* Rounded up: any traffic shows. */
+				int64_t x = num(v);
+				size_t len = peak[c] > 0 && x > 0
+				    ? (size_t)((x * (int64_t)w[c] + peak[c] -
+						   1) /
+					  peak[c])
+				    : 0;
+
+				memset(bar, '#', len);
+				bar[len] = '\0';
+				v = bar;
+			}
 			size_t used = cli_fit(v, w[c],
 			    flags | (t->cols[c].keep_end ? CLI_FIT_END : 0),
 			    cell, sizeof(cell));
@@ -486,11 +521,6 @@ q_text(struct query *q, const char *v)
 	return q->n;
 }
 
-static int64_t
-num(const char *s)
-{
-	return s != NULL ? strtoll(s, NULL, 10) : 0;
-}
 
 /* The filters of stats, top and log, parsed and checked. */
 struct filter {
@@ -744,9 +774,9 @@ static int
 stats_buckets(
     struct bl_stats *st, const struct filter *f, char *err, size_t errlen)
 {
-	static const struct col cols[] = {{"TIME", 0, 0, 0}, {"TOTAL", 1, 0, 0},
-	    {"BLOCKED", 1, 0, 0}, {"CACHED", 1, 0, 0}, {"FORWARDED", 1, 0, 0},
-	    {"REFUSED", 1, 0, 0}, {"ERRORS", 1, 0, 0}, {"", 0, 0, 0}};
+	static const struct col cols[] = {{"TIME", 0, 0, 0, 0}, {"TOTAL", 1, 0, 0, 0},
+	    {"BLOCKED", 1, 0, 0, 0}, {"CACHED", 1, 0, 0, 0}, {"FORWARDED", 1, 0, 0, 0},
+	    {"REFUSED", 1, 0, 0, 0}, {"ERRORS", 1, 0, 0, 0}, {"", 0, 0, 0, 1}};
 	struct table tb = {.cols = cols, .ncol = 8};
 	struct query q = {.n = 0};
 	struct buckets b;
@@ -849,7 +879,7 @@ int
 cli_stats(const struct cli_opts *o, int argc, char **argv)
 {
 	static const struct col cat_cols[] = {
-	    {"CATEGORY", 0, 0, 8}, {"BLOCKED", 1, 0, 0}, {"CLIENTS", 1, 0, 0}};
+	    {"CATEGORY", 0, 0, 8, 0}, {"BLOCKED", 1, 0, 0, 0}, {"CLIENTS", 1, 0, 0, 0}};
 	struct table cats = {.cols = cat_cols, .ncol = 3};
 	struct rows cr = {.tb = &cats}, qr = {.n = 0};
 	struct counts c = {0};
@@ -1030,12 +1060,12 @@ top_cb(int ncol, const char *const *v, const char *const *cols, void *arg)
 int
 cli_top(const struct cli_opts *o, int argc, char **argv)
 {
-	static const struct col client_cols[] = {{"CLIENT", 0, 0, 15},
-	    {"BLOCKED", 1, 0, 0}, {"NAMES", 1, 0, 0}, {"FIRST SEEN", 0, 0, 0},
-	    {"LAST SEEN", 0, 0, 0}, {"CATEGORIES", 0, 0, 10}};
-	static const struct col domain_cols[] = {{"NAME", 0, 1, 16},
-	    {"BLOCKED", 1, 0, 0}, {"CLIENTS", 1, 0, 0}, {"FIRST SEEN", 0, 0, 0},
-	    {"LAST SEEN", 0, 0, 0}, {"CATEGORIES", 0, 0, 10}};
+	static const struct col client_cols[] = {{"CLIENT", 0, 0, 15, 0},
+	    {"BLOCKED", 1, 0, 0, 0}, {"NAMES", 1, 0, 0, 0}, {"FIRST SEEN", 0, 0, 0, 0},
+	    {"LAST SEEN", 0, 0, 0, 0}, {"CATEGORIES", 0, 0, 10, 0}};
+	static const struct col domain_cols[] = {{"NAME", 0, 1, 16, 0},
+	    {"BLOCKED", 1, 0, 0, 0}, {"CLIENTS", 1, 0, 0, 0}, {"FIRST SEEN", 0, 0, 0, 0},
+	    {"LAST SEEN", 0, 0, 0, 0}, {"CATEGORIES", 0, 0, 10, 0}};
 	struct table tb = {.ncol = 6};
 	struct rows r = {.tb = &tb};
 	struct query q = {.n = 0};
@@ -1543,9 +1573,9 @@ fmt_uptime(int64_t s, char *buf, size_t cap)
 static void
 status_print(json_t *j)
 {
-	static const struct col up_cols[] = {{"UPSTREAM", 0, 0, 15},
-	    {"STATE", 0, 0, 0}, {"SRTT", 1, 0, 0}, {"SENT", 1, 0, 0},
-	    {"ANSWERED", 1, 0, 0}, {"FAILED", 1, 0, 0}};
+	static const struct col up_cols[] = {{"UPSTREAM", 0, 0, 15, 0},
+	    {"STATE", 0, 0, 0, 0}, {"SRTT", 1, 0, 0, 0}, {"SENT", 1, 0, 0, 0},
+	    {"ANSWERED", 1, 0, 0, 0}, {"FAILED", 1, 0, 0, 0}};
 	struct table tb = {.cols = up_cols, .ncol = 6};
 	json_t *ups = json_object_get(j, "upstreams"), *u;
 	const char *version = json_string_value(json_object_get(j, "version"));

@@ -78,11 +78,6 @@ bl_name_normalise(const char *in, char *out, char *why, size_t whylen)
 		snprintf(why, whylen, "the root is not a name to block");
 		return -1;
 	}
-	if (inet_pton(AF_INET, buf, &a4) == 1 ||
-	    inet_pton(AF_INET6, buf, &a6) == 1) {
-		snprintf(why, whylen, "an IP address, not a name");
-		return -1;
-	}
 	if (!is_ascii(buf)) {
 		char *ace = NULL;
 		int rc = idn2_to_ascii_8z(buf, &ace,
@@ -112,6 +107,13 @@ bl_name_normalise(const char *in, char *out, char *why, size_t whylen)
 	if (len > BL_NAME_MAX) {
 		snprintf(why, whylen, "name longer than %d characters",
 		    BL_NAME_MAX);
+		return -1;
+	}
+	/* After IDN mapping, which can turn "1\xef\xbb\xbf.2.3.4" (a BOM
+	 * inside) into an address. */
+	if (inet_pton(AF_INET, buf, &a4) == 1 ||
+	    inet_pton(AF_INET6, buf, &a6) == 1) {
+		snprintf(why, whylen, "an IP address, not a name");
 		return -1;
 	}
 	if (check_labels(buf, why, whylen) != 0)

@@ -790,8 +790,10 @@ bl_store_feed_add_entry(struct bl_store *st, const char *id, const char *name,
 
 	if (st->add_entry == NULL) {
 		rc = sqlite3_prepare_v2(st->db,
-		    "INSERT OR IGNORE INTO entries (feed, name, kind, match)"
-		    " VALUES (?1, ?2, ?3, ?4)",
+		    "INSERT INTO entries (feed, name, kind, match)"
+		    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (feed, name, kind)"
+		    " DO UPDATE SET match = 'subtree'"
+		    " WHERE excluded.match = 'subtree'",
 		    -1, &st->add_entry, NULL);
 		if (rc != SQLITE_OK)
 			return translate(st->db, rc, "adding entry", err, errlen);

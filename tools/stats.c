@@ -12,6 +12,7 @@
  * counted whole. The minute counters are exact to the minute.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
@@ -369,6 +370,8 @@ table_print(struct table *t, const char *indent)
 			const char *v = r == 0
 			    ? t->cols[c].head
 			    : t->cells[(r - 1) * t->ncol + c];
+			size_t used;
+			int pad;
 
 			if (r > 0 && t->cols[c].bar) {
 				/* Rounded up: any traffic shows. */
@@ -383,10 +386,10 @@ table_print(struct table *t, const char *indent)
 				bar[len] = '\0';
 				v = bar;
 			}
-			size_t used = cli_fit(v, w[c],
+			used = cli_fit(v, w[c],
 			    flags | (t->cols[c].keep_end ? CLI_FIT_END : 0),
 			    cell, sizeof(cell));
-			int pad = w[c] > used ? (int)(w[c] - used) : 0;
+			pad = w[c] > used ? (int)(w[c] - used) : 0;
 
 			n += (size_t)snprintf(line + n, sizeof(line) - n,
 			    "%*s%*s%s%*s", c > 0 ? TABLE_GAP : 0, "",
@@ -414,6 +417,21 @@ table_free(struct table *t)
 
 /* --- the database ---------------------------------------------------- */
 
+/* Exit status 3, after saying why. */
+static int
+db_error(const struct cli_opts *o, int rc, const char *err)
+{
+	if (rc == BL_EBUSY)
+		fprintf(stderr,
+		    "parasol: %s stayed locked for %d s; try again\n",
+		    o->stats_db, STATS_BUSY_MS / 1000);
+	else if (strncmp(err, o->stats_db, strlen(o->stats_db)) == 0)
+		fprintf(stderr, "parasol: %s\n", err);
+	else
+		fprintf(stderr, "parasol: %s: %s\n", o->stats_db, err);
+	return CLI_DB;
+}
+
 static int
 open_stats(const struct cli_opts *o, struct bl_stats **st)
 {
@@ -436,17 +454,7 @@ open_stats(const struct cli_opts *o, struct bl_stats **st)
 	    o->stats_db, STATS_BUSY_MS, st, err, sizeof(err));
 	if (rc == 0)
 		return 0;
-	if (rc == BL_EBUSY) {
-		fprintf(stderr,
-		    "parasol: %s stayed locked for %d s; try "
-		    "again\n",
-		    o->stats_db, STATS_BUSY_MS / 1000);
-		return -1;
-	}
-	if (strncmp(err, o->stats_db, strlen(o->stats_db)) == 0)
-		fprintf(stderr, "parasol: %s\n", err);
-	else
-		fprintf(stderr, "parasol: %s: %s\n", o->stats_db, err);
+	db_error(o, rc, err);
 	snprintf(dir, sizeof(dir), "%s", o->stats_db);
 	slash = strrchr(dir, '/');
 	if (slash == NULL)
@@ -462,19 +470,6 @@ open_stats(const struct cli_opts *o, struct bl_stats **st)
 		    "runs and the -shm file is readable\n",
 		    dir);
 	return -1;
-}
-
-static int
-db_error(const struct cli_opts *o, int rc, const char *err)
-{
-	if (rc == BL_EBUSY)
-		fprintf(stderr,
-		    "parasol: %s stayed locked for %d s; try "
-		    "again\n",
-		    o->stats_db, STATS_BUSY_MS / 1000);
-	else
-		fprintf(stderr, "parasol: %s: %s\n", o->stats_db, err);
-	return CLI_DB;
 }
 
 /* An SQL statement built from literal pieces, with its parameters. */
@@ -505,6 +500,7 @@ q_add(struct query *q, const char *fmt, ...)
 static int
 q_int(struct query *q, int64_t v)
 {
+	assert(q->n + 1 < (int)(sizeof(q->params) / sizeof(q->params[0])));
 	snprintf(
 	    q->store[q->n], sizeof(q->store[q->n]), "i:%lld", (long long)v);
 	q->params[q->n] = q->store[q->n];
@@ -515,12 +511,12 @@ q_int(struct query *q, int64_t v)
 static int
 q_text(struct query *q, const char *v)
 {
+	assert(q->n + 1 < (int)(sizeof(q->params) / sizeof(q->params[0])));
 	snprintf(q->store[q->n], sizeof(q->store[q->n]), "s:%s", v);
 	q->params[q->n] = q->store[q->n];
 	q->params[++q->n] = NULL;
 	return q->n;
 }
-
 
 /* The filters of stats, top and log, parsed and checked. */
 struct filter {
@@ -541,8 +537,8 @@ parse_filter(const struct cli_opts *o, size_t def_limit, struct filter *f)
 	f->period = DEFAULT_SINCE_S;
 	if (o->since != NULL && cli_parse_duration(o->since, &f->period) != 0) {
 		fprintf(stderr,
-		    "parasol: --since=%s: use a duration like 90s, "
-		    "15m, 24h or 7d\n",
+		    "parasol: --since=%s: use a duration like 90s, 15m, "
+		    "24h or 7d\n",
 		    o->since);
 		return -1;
 	}
@@ -555,8 +551,7 @@ parse_filter(const struct cli_opts *o, size_t def_limit, struct filter *f)
 		if (*o->limit == '\0' || *end != '\0' || n < 1 ||
 		    n > LIMIT_MAX) {
 			fprintf(stderr,
-			    "parasol: --limit=%s: use a number from "
-			    "1 to %d\n",
+			    "parasol: --limit=%s: use a number from 1 to %d\n",
 			    o->limit, LIMIT_MAX);
 			return -1;
 		}
@@ -774,15 +769,16 @@ static int
 stats_buckets(
     struct bl_stats *st, const struct filter *f, char *err, size_t errlen)
 {
-	static const struct col cols[] = {{"TIME", 0, 0, 0, 0}, {"TOTAL", 1, 0, 0, 0},
-	    {"BLOCKED", 1, 0, 0, 0}, {"CACHED", 1, 0, 0, 0}, {"FORWARDED", 1, 0, 0, 0},
+	static const struct col cols[] = {{"TIME", 0, 0, 0, 0},
+	    {"TOTAL", 1, 0, 0, 0}, {"BLOCKED", 1, 0, 0, 0},
+	    {"CACHED", 1, 0, 0, 0}, {"FORWARDED", 1, 0, 0, 0},
 	    {"REFUSED", 1, 0, 0, 0}, {"ERRORS", 1, 0, 0, 0}, {"", 0, 0, 0, 1}};
 	struct table tb = {.cols = cols, .ncol = 8};
 	struct query q = {.n = 0};
 	struct buckets b;
 	struct tm tm;
 	time_t now = (time_t)f->now;
-	int64_t off, peak = 0;
+	int64_t off;
 	char width[32];
 	int po, pw, ps, rc;
 
@@ -809,18 +805,12 @@ stats_buckets(
 	if (rc != 0)
 		goto out;
 	for (size_t i = 0; i < b.n; i++) {
-		if (b.c[i].total > peak)
-			peak = b.c[i].total;
-	}
-	for (size_t i = 0; i < b.n; i++) {
 		const struct counts *c = &b.c[i];
-		char v[7][32], bar[20];
+		char v[7][32];
+		/* The last column draws the total as a bar. */
 		const char *cells[8] = {
-		    v[0], v[1], v[2], v[3], v[4], v[5], v[6], bar};
-		size_t len = 0;
+		    v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[1]};
 
-		if (peak > 0)
-			len = (size_t)((c->total * 16 + peak - 1) / peak);
 		fmt_time(b.start + (int64_t)i * b.width,
 		    b.width >= 86400 ? T_DAY : T_SHORT, v[0], sizeof(v[0]));
 		snprintf(v[1], sizeof(v[1]), "%lld", (long long)c->total);
@@ -829,8 +819,6 @@ stats_buckets(
 		snprintf(v[4], sizeof(v[4]), "%lld", (long long)c->forwarded);
 		snprintf(v[5], sizeof(v[5]), "%lld", (long long)c->refused);
 		snprintf(v[6], sizeof(v[6]), "%lld", (long long)c->errors);
-		memset(bar, '#', len);
-		bar[len] = '\0';
 		table_add(&tb, cells);
 	}
 	period_text(b.width, width, sizeof(width));
@@ -878,8 +866,8 @@ print_count(const char *what, int64_t n, int64_t total)
 int
 cli_stats(const struct cli_opts *o, int argc, char **argv)
 {
-	static const struct col cat_cols[] = {
-	    {"CATEGORY", 0, 0, 8, 0}, {"BLOCKED", 1, 0, 0, 0}, {"CLIENTS", 1, 0, 0, 0}};
+	static const struct col cat_cols[] = {{"CATEGORY", 0, 0, 8, 0},
+	    {"BLOCKED", 1, 0, 0, 0}, {"CLIENTS", 1, 0, 0, 0}};
 	struct table cats = {.cols = cat_cols, .ncol = 3};
 	struct rows cr = {.tb = &cats}, qr = {.n = 0};
 	struct counts c = {0};
@@ -893,8 +881,7 @@ cli_stats(const struct cli_opts *o, int argc, char **argv)
 
 	if (argc != 0) {
 		fprintf(stderr,
-		    "usage: parasol stats [--since=DURATION] "
-		    "[--json]\n");
+		    "usage: parasol stats [--since=DURATION] [--json]\n");
 		return CLI_USAGE;
 	}
 	if (parse_filter(o, TOP_LIMIT, &f) != 0)
@@ -1061,11 +1048,13 @@ int
 cli_top(const struct cli_opts *o, int argc, char **argv)
 {
 	static const struct col client_cols[] = {{"CLIENT", 0, 0, 15, 0},
-	    {"BLOCKED", 1, 0, 0, 0}, {"NAMES", 1, 0, 0, 0}, {"FIRST SEEN", 0, 0, 0, 0},
-	    {"LAST SEEN", 0, 0, 0, 0}, {"CATEGORIES", 0, 0, 10, 0}};
+	    {"BLOCKED", 1, 0, 0, 0}, {"NAMES", 1, 0, 0, 0},
+	    {"FIRST SEEN", 0, 0, 0, 0}, {"LAST SEEN", 0, 0, 0, 0},
+	    {"CATEGORIES", 0, 0, 10, 0}};
 	static const struct col domain_cols[] = {{"NAME", 0, 1, 16, 0},
-	    {"BLOCKED", 1, 0, 0, 0}, {"CLIENTS", 1, 0, 0, 0}, {"FIRST SEEN", 0, 0, 0, 0},
-	    {"LAST SEEN", 0, 0, 0, 0}, {"CATEGORIES", 0, 0, 10, 0}};
+	    {"BLOCKED", 1, 0, 0, 0}, {"CLIENTS", 1, 0, 0, 0},
+	    {"FIRST SEEN", 0, 0, 0, 0}, {"LAST SEEN", 0, 0, 0, 0},
+	    {"CATEGORIES", 0, 0, 10, 0}};
 	struct table tb = {.ncol = 6};
 	struct rows r = {.tb = &tb};
 	struct query q = {.n = 0};

@@ -360,9 +360,13 @@ class Parasold:
 
     def wait_exit(self, timeout):
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
+        # The last stderr lines may still be on their way to self.lines.
+        if self._reader is not None:
+            self._reader.join(2.0)
+        return rc
 
     # convenience: queries against the first listener
     def udp(self, q, **kw):

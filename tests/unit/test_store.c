@@ -789,6 +789,28 @@ test_defaults_seed(void **state)
  * the writer lock; readers go on): writers wait busy_timeout_ms, then give
  * up with BL_EBUSY and a message. Readers see the last commit.
  */
+/* A feed listing a name exact and later as a subtree keeps the subtree. */
+static void
+test_entry_mode_upgrade(void **state)
+{
+	struct fixture *fx = *state;
+	struct bl_store *st = must_open(fx->path, BL_STORE_CREATE);
+
+	begin(st);
+	feed_put(st, "f", "mining", 1);
+	feed_add(st, "f", "up.example", BL_DENY, BL_EXACT);
+	feed_add(st, "f", "other.example", BL_DENY, BL_SUBTREE);
+	feed_add(st, "f", "up.example", BL_DENY, BL_SUBTREE);
+	feed_add(st, "f", "other.example", BL_DENY, BL_EXACT);
+	commit(st);
+	bl_store_close(st);
+	assert_int_equal(raw_int(fx->path,
+			     "SELECT count(*) FROM entries WHERE match = "
+			     "'subtree'"),
+	    2);
+	assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM entries"), 2);
+}
+
 static void
 test_busy(void **state)
 {
@@ -997,6 +1019,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_defaults_seed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entry_mode_upgrade, setup,
+		    teardown),
 		cmocka_unit_test(test_list_parse_hosts),
 		cmocka_unit_test(test_list_parse_plain_and_stop),
 	};

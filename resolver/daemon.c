@@ -268,7 +268,8 @@ daemon_status_json(struct daemon *d, char *buf, size_t cap)
 	    (unsigned long long)d->policy.reload_failures,
 	    d->rec != NULL ? "true" : "false", (unsigned long long)rs.dropped,
 	    d->n_pending, d->n_tcp_clients);
-	for (size_t i = 0; i < d->ups->n && n < cap; i++) {
+	/* Each upstream takes under 200 bytes; stop while "]}" still fits. */
+	for (size_t i = 0; i < d->ups->n && n + 200 < cap; i++) {
 		const struct upstream *u = &d->ups->u[i];
 
 		n += (size_t)snprintf(buf + n, cap - n,

@@ -57,6 +57,7 @@ struct recorder {
 	uint64_t out[REC_N_OUTCOMES];
 	uint64_t qtypes[N_QTYPES];
 	int dirty;
+	int64_t minute; /* the minute the pending counts belong to */
 	uint64_t loop_events;
 	uint64_t loop_dropped;
 
@@ -246,6 +247,11 @@ worker(void *arg)
 	struct bl_stats *db = NULL;
 	char err[512];
 
+	/* Create the database now, so the CLI finds one before traffic. */
+	if (bl_stats_open(r->path, 1, BUSY_MS, &db, err, sizeof(err)) != 0) {
+		log_warn("stats: %s (will retry)", err);
+		db = NULL;
+	}
 	for (;;) {
 		struct batch *b;
 		int rc;
@@ -337,7 +343,7 @@ flush(struct recorder *r)
 	}
 	r->n = 0;
 	if (b != NULL) {
-		b->minute = wall_s() / 60 * 60;
+		b->minute = r->minute != 0 ? r->minute : wall_s() / 60 * 60;
 		memcpy(b->out, r->out, sizeof(b->out));
 		memcpy(b->qtypes, r->qtypes, sizeof(b->qtypes));
 	}
@@ -455,11 +461,24 @@ recorder_free(struct recorder *r)
 	uv_close((uv_handle_t *)&r->timer, closed_cb);
 }
 
+/* Counts belong to the minute they happened in: a new minute flushes. */
+static void
+track_minute(struct recorder *r)
+{
+	int64_t m = wall_s() / 60 * 60;
+
+	if (m != r->minute) {
+		flush(r);
+		r->minute = m;
+	}
+}
+
 void
 recorder_outcome(struct recorder *r, enum rec_outcome o, uint16_t qtype)
 {
 	if (r == NULL)
 		return;
+	track_minute(r);
 	r->out[o]++;
 	r->qtypes[qtype < N_QTYPES - 1 ? qtype : N_QTYPES - 1]++;
 	r->dirty = 1;
@@ -481,6 +500,7 @@ recorder_blocked(struct recorder *r, const struct sockaddr *client,
 	if (r == NULL || !r->o.events)
 		return;
 	r->loop_events++;
+	track_minute(r);
 	memset(&ev, 0, sizeof(ev));
 	if (client->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 =

@@ -656,6 +656,7 @@ totals_cb(int ncol, const char *const *v, const char *const *cols, void *arg)
 struct rows {
 	json_t *arr; /* --json */
 	struct table *tb; /* people */
+	const char *key, *distinct; /* top: "client", "names" or the reverse */
 	int64_t sum;
 	size_t n;
 };
@@ -1011,13 +1012,12 @@ top_cb(int ncol, const char *const *v, const char *const *cols, void *arg)
 	cats = categories(v[3]);
 	r->n++;
 	if (r->arr != NULL) {
-		/* cols[0] and cols[2] are "client"/"names" or
-		 * "name"/"clients" (the SQL names them). */
 		json_array_append_new(r->arr,
-		    json_pack("{s:o, s:I, s:I, s:o, s:I, s:I}", cols[0],
-			jstr(v[0]), "blocked", (json_int_t)num(v[1]), cols[2],
-			(json_int_t)num(v[2]), "categories", cats, "first",
-			(json_int_t)num(v[4]), "last", (json_int_t)num(v[5])));
+		    json_pack("{s:o, s:I, s:I, s:o, s:I, s:I}", r->key,
+			jstr(v[0]), "blocked", (json_int_t)num(v[1]),
+			r->distinct, (json_int_t)num(v[2]), "categories", cats,
+			"first", (json_int_t)num(v[4]), "last",
+			(json_int_t)num(v[5])));
 	} else {
 		char n1[32], n2[32], first[32], last[32], list[256];
 		const char *cells[6] = {v[0], n1, n2, first, last, list};
@@ -1078,14 +1078,14 @@ cli_top(const struct cli_opts *o, int argc, char **argv)
 	if (parse_filter(o, TOP_LIMIT, &f) != 0)
 		return CLI_USAGE;
 	tb.cols = clients ? client_cols : domain_cols;
+	r.key = clients ? "client" : "name";
+	r.distinct = clients ? "names" : "clients";
 	if (clients)
 		q_add(&q,
-		    "SELECT client, sum(count) AS n,"
-		    " count(DISTINCT name) AS names,");
+		    "SELECT client, sum(count) AS n, count(DISTINCT name),");
 	else
 		q_add(&q,
-		    "SELECT name, sum(count) AS n,"
-		    " count(DISTINCT client) AS clients,");
+		    "SELECT name, sum(count) AS n, count(DISTINCT client),");
 	q_add(&q,
 	    " json_group_array(DISTINCT category), min(first), max(last)"
 	    " FROM blocked WHERE last >= ?%d",
@@ -1181,12 +1181,18 @@ log_print(const struct log_row *r)
 	fmt_time(r->last, T_SECOND, when, sizeof(when));
 	cli_fit(r->client, 39, flags, client, sizeof(client));
 	cli_qtype_name((uint16_t)(r->qtype & 0xffff), type, sizeof(type));
-	used = printf("%-14s  %-15s  %-6s %7lld  ", when, client, type,
+	used = printf("%-14s  %-15s  %-6s %7lld", when, client, type,
 	    (long long)r->count);
-	room = used > 0 && used < TABLE_WIDTH - 16 ? TABLE_WIDTH - (size_t)used
-						   : 16;
+	room = used > 0 && used + 2 < TABLE_WIDTH
+	    ? TABLE_WIDTH - (size_t)used - 2
+	    : 0;
+	/* A long IPv6 client leaves too little room: the name goes below. */
+	if (room < 20) {
+		room = TABLE_WIDTH - 4;
+		printf("\n  ");
+	}
 	cli_fit(r->name, room, flags | CLI_FIT_END, name, sizeof(name));
-	printf("%s\n", name);
+	printf("  %s\n", name);
 	snprintf(why, sizeof(why), "category=%s feed=%s rule=%s action=%s",
 	    r->category, r->feed, r->rule, r->action);
 	cli_fit(why, TABLE_WIDTH - 4, flags, line, sizeof(line));

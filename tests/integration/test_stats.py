@@ -17,7 +17,6 @@ import os
 import queue
 import select
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -27,7 +26,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from helpers import NoReply, make_query, rcode_text, udp
+from helpers import make_query, rcode_text, udp
 
 FLUSH_TIMEOUT = 6.0
 
@@ -493,6 +492,11 @@ def test_read_only_reader(parasold_factory, upstream, parasol_cli, parasol_cli_b
     assert p.returncode == 0, p.stderr
     assert [(r["client"], r["blocked"]) for r in json.loads(p.stdout)] == want
 
+    # Unreadable: a clear error, exit 3.
+    os.chmod(d.stats_db, 0o600)
+    p = as_nobody(argv)
+    assert p.returncode == 3 and "cannot read" in p.stderr and d.stats_db in p.stderr, p.stderr
+
     # root with a 0444 file.
     os.chmod(d.stats_db, 0o444)
     p = subprocess.run(argv, capture_output=True, text=True, timeout=15)
@@ -547,3 +551,44 @@ def test_locked_database_is_a_bounded_wait(parasol_cli, tmp_path):
     assert p.returncode == 3, (p.returncode, p.stdout, p.stderr)
     assert "locked" in p.stderr
     assert 4.0 <= took < 12.0, took
+
+
+# ---------------------------------------------------------------- hostile rows
+
+def test_hostile_and_wide_rows(parasold_factory, upstream, parasol_cli):
+    """Rows are read back as hostile input: escapes never reach the
+    terminal, bytes that are not UTF-8 still give valid JSON, and a long
+    IPv6 client or name still fits 80 columns."""
+    cli = parasol_cli
+    d = stats_daemon(parasold_factory, upstream)
+    d.ask("www.example.test")
+    wait_recorded(cli, d, 1)
+    assert d.stop() == 0
+    now = int(time.time())
+    v6 = "2001:db8:1234:5678:9abc:def0:1234:5678"
+    evil = b"x\x1b[2J\x07\xff\xfe.miner.test"
+    db = sqlite3.connect(d.stats_db)
+    db.execute("INSERT INTO blocked (first, last, count, client, name, qtype, category, feed, rule, action)"
+               " VALUES (?, ?, 5, ?, ?, 1, 'mining', 'coinminer', 'miner.test', 'null')",
+               (now, now, v6, "a" * 63 + "." + "b" * 63 + ".pool.miner.test"))
+    db.execute("INSERT INTO blocked (first, last, count, client, name, qtype, category, feed, rule, action)"
+               " VALUES (?, ?, 2, '192.0.2.1', CAST(? AS TEXT), 65535, ?, 'f', 'miner.test', 'null')",
+               (now, now, evil, "cat\x1b]0;pwned\x07"))
+    db.commit()
+    db.close()
+
+    for args in (["log"], ["top", "clients"], ["top", "domains"], ["stats"], ["log", f"--client={v6}"]):
+        text = cli_text(cli, *args, daemon=d)
+        assert "\x1b" not in text and "\x07" not in text, (args, text)
+    text = cli_text(cli, "log", f"--client={v6}", daemon=d)
+    assert v6 in text and "pool.miner.test" in text
+
+    rows = cli_json(cli, "log", daemon=d)
+    by_client = {r["client"]: r for r in rows}
+    assert by_client[v6]["count"] == 5
+    bad = by_client["192.0.2.1"]
+    assert bad["qtype"] == "other" and bad["count"] == 2
+    # Not UTF-8: made printable.  Valid UTF-8 is kept, escaped by JSON.
+    assert bad["name"] == "x?[2J???.miner.test"
+    assert bad["category"] == "cat\x1b]0;pwned\x07"
+    assert {r["client"] for r in cli_json(cli, "top", "clients", daemon=d)} == {v6, "192.0.2.1"}

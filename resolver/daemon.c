@@ -544,7 +544,7 @@ daemon_start(struct daemon *d)
 		    .fold_window_s = (uint32_t)d->cfg.stats_fold_window,
 		    .retention_days = (uint32_t)d->cfg.stats_retention,
 		    .events = d->cfg.stats_events,
-		    .max_keys = 4096,
+		    .max_keys = 16384,
 		};
 		char err[256];
 

@@ -21,10 +21,23 @@
 #define BUSY_MS 2000
 #define DROP_LOG_EVERY_S 60
 
+#define WIRE_NAME_MAX_LEN 255
+#define REC_KEY_MAX (1 + 16 + 2 + WIRE_NAME_MAX_LEN)
+
+/*
+ * A pending lookup: the event first (the batch frees it through that
+ * pointer), then the raw key it was found by.
+ */
+struct pend {
+	struct bl_stats_event ev;
+	uint16_t klen;
+	uint8_t key[REC_KEY_MAX];
+};
+
+/* Events are allocated when first seen, so an idle table costs little. */
 struct slot {
 	uint64_t hash;
-	int used;
-	struct bl_stats_event ev;
+	struct bl_stats_event *ev; /* NULL: free */
 };
 
 struct batch {
@@ -34,7 +47,7 @@ struct batch {
 	uint64_t qtypes[N_QTYPES];
 	size_t n;
 	uint64_t *hashes;
-	struct bl_stats_event *ev;
+	struct bl_stats_event **ev;
 };
 
 /* Worker side: the open row of each (client, name, type). */
@@ -50,6 +63,7 @@ struct recorder {
 	struct recorder_opts o;
 	char path[4096];
 	unsigned char key[crypto_shorthash_KEYBYTES];
+	/* (SipHash: keyed, so chosen names cannot pile into one chain.) */
 
 	/* Loop thread only. */
 	struct slot *slots;
@@ -167,7 +181,7 @@ write_batch(struct recorder *r, struct bl_stats *db, const struct batch *b,
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; i < b->n; i++) {
-		const struct bl_stats_event *e = &b->ev[i];
+		const struct bl_stats_event *e = b->ev[i];
 		struct fold *f = fold_find(r, b->hashes[i], 0);
 
 		if (f != NULL && e->first - f->start < r->o.fold_window_s) {
@@ -211,7 +225,7 @@ batch_lookups(const struct batch *b)
 	uint64_t n = 0;
 
 	for (size_t i = 0; i < b->n; i++)
-		n += b->ev[i].count;
+		n += b->ev[i]->count;
 	return n;
 }
 
@@ -221,6 +235,8 @@ batch_free(struct batch *b)
 	if (b == NULL)
 		return;
 	free(b->hashes);
+	for (size_t i = 0; b->ev != NULL && i < b->n; i++)
+		free(b->ev[i]);
 	free(b->ev);
 	free(b);
 }
@@ -331,15 +347,17 @@ flush(struct recorder *r)
 		}
 	}
 	for (size_t i = 0; i < r->cap; i++) {
-		if (!r->slots[i].used)
+		if (r->slots[i].ev == NULL)
 			continue;
-		lookups += r->slots[i].ev.count;
+		lookups += r->slots[i].ev->count;
 		if (b != NULL) {
 			b->ev[b->n] = r->slots[i].ev;
 			b->hashes[b->n] = r->slots[i].hash;
 			b->n++;
+		} else {
+			free(r->slots[i].ev);
 		}
-		r->slots[i].used = 0;
+		r->slots[i].ev = NULL;
 	}
 	r->n = 0;
 	if (b != NULL) {
@@ -490,57 +508,58 @@ recorder_blocked(struct recorder *r, const struct sockaddr *client,
     const char *category, const char *feed, const uint8_t *rule,
     size_t rule_len, const char *action)
 {
-	struct bl_stats_event ev;
-	crypto_generichash_state hs;
-	unsigned char h8[8];
+	uint8_t key[REC_KEY_MAX];
+	size_t klen, i, mask;
+	struct pend *pe;
 	uint64_t h;
-	size_t i, mask;
 	int64_t now;
+	int fam;
+	const uint8_t *a;
 
 	if (r == NULL || !r->o.events)
 		return;
 	r->loop_events++;
 	track_minute(r);
-	memset(&ev, 0, sizeof(ev));
+
+	/* The key is (client, type, name) in raw bytes: a repeat costs a
+	 * SipHash and a memcmp, no text conversion. */
 	if (client->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 =
 		    (const struct sockaddr_in6 *)client;
 
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12],
-			    ev.client, sizeof(ev.client));
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, ev.client,
-			    sizeof(ev.client));
+		a = s6->sin6_addr.s6_addr;
+		fam = 6;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			a += 12;
+			fam = 4;
+		}
 	} else {
-		inet_ntop(AF_INET,
-		    &((const struct sockaddr_in *)client)->sin_addr, ev.client,
-		    sizeof(ev.client));
+		a = (const uint8_t *)&((const struct sockaddr_in *)client)
+			->sin_addr;
+		fam = 4;
 	}
-	bl_name_from_wire(qname, qname_len, ev.name, sizeof(ev.name));
-	ev.qtype = qtype;
-
-	/* The key is (client, name, type); names are attacker-chosen. */
-	crypto_generichash_init(&hs, r->key, sizeof(r->key), sizeof(h8));
-	crypto_generichash_update(&hs, (const unsigned char *)ev.client,
-	    strlen(ev.client) + 1);
-	crypto_generichash_update(&hs, qname, qname_len);
-	crypto_generichash_update(&hs, (const unsigned char *)&qtype,
-	    sizeof(qtype));
-	crypto_generichash_final(&hs, h8, sizeof(h8));
-	memcpy(&h, h8, sizeof(h));
-	h |= 1; /* 0 marks an empty fold slot */
+	if (qname_len > WIRE_NAME_MAX_LEN)
+		return;
+	key[0] = (uint8_t)fam;
+	memcpy(key + 1, a, fam == 4 ? 4 : 16);
+	klen = 1 + (fam == 4 ? 4 : 16);
+	memcpy(key + klen, &qtype, sizeof(qtype));
+	klen += sizeof(qtype);
+	memcpy(key + klen, qname, qname_len);
+	klen += qname_len;
+	crypto_shorthash((unsigned char *)&h, key, klen, r->key);
+	h |= 1;
 
 	now = wall_s();
 	mask = r->cap - 1;
-	for (i = h & mask; r->slots[i].used; i = (i + 1) & mask) {
+	for (i = h & mask; r->slots[i].ev != NULL; i = (i + 1) & mask) {
 		struct slot *s = &r->slots[i];
 
-		if (s->hash == h && s->ev.qtype == qtype &&
-		    strcmp(s->ev.client, ev.client) == 0 &&
-		    strcmp(s->ev.name, ev.name) == 0) {
-			s->ev.count++;
-			s->ev.last = now;
+		pe = (struct pend *)s->ev;
+		if (s->hash == h && pe->klen == klen &&
+		    memcmp(pe->key, key, klen) == 0) {
+			s->ev->count++;
+			s->ev->last = now;
 			r->dirty = 1;
 			return;
 		}
@@ -549,15 +568,25 @@ recorder_blocked(struct recorder *r, const struct sockaddr *client,
 		r->loop_dropped++;
 		return;
 	}
-	ev.first = ev.last = now;
-	ev.count = 1;
-	snprintf(ev.category, sizeof(ev.category), "%s", category);
-	snprintf(ev.feed, sizeof(ev.feed), "%s", feed);
-	bl_name_from_wire(rule, rule_len, ev.rule, sizeof(ev.rule));
-	snprintf(ev.action, sizeof(ev.action), "%s", action);
-	r->slots[i].used = 1;
+	pe = calloc(1, sizeof(*pe));
+	if (pe == NULL) {
+		r->loop_dropped++;
+		return;
+	}
+	memcpy(pe->key, key, klen);
+	pe->klen = (uint16_t)klen;
+	inet_ntop(fam == 4 ? AF_INET : AF_INET6, a, pe->ev.client,
+	    sizeof(pe->ev.client));
+	bl_name_from_wire(qname, qname_len, pe->ev.name, sizeof(pe->ev.name));
+	pe->ev.qtype = qtype;
+	pe->ev.first = pe->ev.last = now;
+	pe->ev.count = 1;
+	snprintf(pe->ev.category, sizeof(pe->ev.category), "%s", category);
+	snprintf(pe->ev.feed, sizeof(pe->ev.feed), "%s", feed);
+	bl_name_from_wire(rule, rule_len, pe->ev.rule, sizeof(pe->ev.rule));
+	snprintf(pe->ev.action, sizeof(pe->ev.action), "%s", action);
+	r->slots[i].ev = &pe->ev;
 	r->slots[i].hash = h;
-	r->slots[i].ev = ev;
 	r->n++;
 	r->dirty = 1;
 }

@@ -157,9 +157,11 @@ daemon_init(struct daemon *d, uv_loop_t *loop, const struct config *cfg)
 	cache_limits_from(cfg, &lim);
 	d->cache = cache_new(&lim);
 	d->recv_buf = malloc(DAEMON_RECV_BATCH * DAEMON_DGRAM_MAX);
+	d->tx = calloc(1, sizeof(*d->tx));
 	d->n_pending_buckets = 256;
 	d->pending = calloc(d->n_pending_buckets, sizeof(*d->pending));
-	if (d->cache == NULL || d->recv_buf == NULL || d->pending == NULL) {
+	if (d->cache == NULL || d->recv_buf == NULL || d->pending == NULL ||
+	    d->tx == NULL) {
 		log_err("out of memory");
 		return -1;
 	}
@@ -588,4 +590,5 @@ daemon_clear(struct daemon *d)
 	free(d->listeners);
 	free(d->pending);
 	free(d->recv_buf);
+	free(d->tx);
 }

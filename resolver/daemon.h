@@ -31,6 +31,20 @@ struct client {
 
 #define DAEMON_RECV_BATCH 16
 #define DAEMON_DGRAM_MAX 65536
+#define DAEMON_TX_SLOT 4096 /* the largest UDP answer (edns-size max) */
+
+/*
+ * UDP answers produced while one recvmmsg batch is processed, sent
+ * together with one sendmmsg when the batch ends.
+ */
+struct udp_tx {
+	struct listener *l; /* the batch's listener; NULL: not batching */
+	size_t n;
+	struct mmsghdr msg[DAEMON_RECV_BATCH];
+	struct iovec iov[DAEMON_RECV_BATCH];
+	struct sockaddr_storage addr[DAEMON_RECV_BATCH];
+	uint8_t buf[DAEMON_RECV_BATCH][DAEMON_TX_SLOT];
+};
 
 #define DAEMON_RATE_SAMPLES 61 /* a minute of 1 s samples */
 
@@ -71,6 +85,7 @@ struct daemon {
 	uint8_t out[WIRE_MSG_MAX + 2];
 	uint8_t scratch[WIRE_MSG_MAX]; /* an upstream reply, clamped */
 	uint8_t *recv_buf; /* DAEMON_RECV_BATCH datagrams for recvmmsg */
+	struct udp_tx *tx;
 };
 
 /* Monotonic milliseconds of the loop's cached clock. */

@@ -6,8 +6,10 @@
  * messages with the 2-byte length, accept several queries at once and
  * answer each as it completes.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "resolver/addr.h"
 #include "resolver/daemon.h"
@@ -142,41 +144,102 @@ tcp_written_cb(uv_write_t *req, int status)
 	free(req->data);
 }
 
+/* One UDP answer now; when the socket buffer is full, queue a copy. */
+static void
+udp_send_one(struct daemon *d, struct listener *l, const uint8_t *p,
+    size_t len, const struct sockaddr_storage *addr)
+{
+	uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
+	struct send_req *sr;
+	int rc;
+
+	rc = uv_udp_try_send(&l->udp, &b, 1, (const struct sockaddr *)addr);
+	if (rc >= 0)
+		return;
+	if (rc != UV_EAGAIN) {
+		d->ctr.send_errors++;
+		return;
+	}
+	sr = malloc(sizeof(*sr) + len);
+	if (sr == NULL) {
+		d->ctr.send_errors++;
+		return;
+	}
+	memcpy(sr->data, p, len);
+	sr->addr = *addr;
+	sr->req.data = sr;
+	b = uv_buf_init((char *)sr->data, (unsigned)len);
+	if (uv_udp_send(&sr->req, &l->udp, &b, 1,
+		(const struct sockaddr *)&sr->addr, udp_sent_cb) != 0) {
+		d->ctr.send_errors++;
+		free(sr);
+	}
+}
+
+/*
+ * Send the answers gathered during a receive batch with sendmmsg: one
+ * system call for up to DAEMON_RECV_BATCH answers. What the kernel does not
+ * take goes the one-by-one way, which queues on EAGAIN.
+ */
+static void
+udp_tx_flush(struct daemon *d)
+{
+	struct udp_tx *tx = d->tx;
+	struct listener *l = tx->l;
+	size_t done = 0;
+	uv_os_fd_t fd;
+
+	tx->l = NULL;
+	if (tx->n == 0)
+		return;
+	if (uv_fileno((uv_handle_t *)&l->udp, &fd) == 0 &&
+	    uv_udp_get_send_queue_count(&l->udp) == 0) {
+		while (done < tx->n) {
+			int k = sendmmsg(fd, tx->msg + done,
+			    (unsigned)(tx->n - done), MSG_DONTWAIT);
+
+			if (k > 0) {
+				done += (size_t)k;
+				continue;
+			}
+			if (k < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+	}
+	for (; done < tx->n; done++)
+		udp_send_one(d, l, tx->buf[done], tx->iov[done].iov_len,
+		    &tx->addr[done]);
+	tx->n = 0;
+}
+
 void
 server_send(struct daemon *d, struct client *cl, const uint8_t *p, size_t len)
 {
 	uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
 
 	if (cl->conn == NULL) {
-		struct send_req *sr;
-		int rc;
+		struct udp_tx *tx = d->tx;
+		size_t i = tx->n;
 
-		rc = uv_udp_try_send(&cl->l->udp, &b, 1,
-		    (const struct sockaddr *)&cl->addr);
-		if (rc >= 0)
-			return;
-		if (rc != UV_EAGAIN) {
-			d->ctr.send_errors++;
+		if (tx->l == cl->l && i < DAEMON_RECV_BATCH &&
+		    len <= DAEMON_TX_SLOT) {
+			memcpy(tx->buf[i], p, len);
+			tx->addr[i] = cl->addr;
+			tx->iov[i].iov_base = tx->buf[i];
+			tx->iov[i].iov_len = len;
+			memset(&tx->msg[i], 0, sizeof(tx->msg[i]));
+			tx->msg[i].msg_hdr.msg_name = &tx->addr[i];
+			tx->msg[i].msg_hdr.msg_namelen =
+			    addr_len((const struct sockaddr *)&cl->addr);
+			tx->msg[i].msg_hdr.msg_iov = &tx->iov[i];
+			tx->msg[i].msg_hdr.msg_iovlen = 1;
+			tx->n++;
 			return;
 		}
-		/* Socket buffer full: queue a copy. */
-		sr = malloc(sizeof(*sr) + len);
-		if (sr == NULL) {
-			d->ctr.send_errors++;
-			return;
-		}
-		memcpy(sr->data, p, len);
-		sr->addr = cl->addr;
-		sr->req.data = sr;
-		b = uv_buf_init((char *)sr->data, (unsigned)len);
-		if (uv_udp_send(&sr->req, &cl->l->udp, &b, 1,
-			(const struct sockaddr *)&sr->addr, udp_sent_cb) != 0) {
-			d->ctr.send_errors++;
-			free(sr);
-		}
+		udp_send_one(d, cl->l, p, len, &cl->addr);
 		return;
 	}
-
 	struct tcp_conn *c = cl->conn;
 	struct write_req *wr;
 
@@ -223,6 +286,11 @@ udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	struct listener *l = h->data;
 	struct client cl;
 
+	/* The end of a recvmmsg batch: send what it produced. */
+	if (flags & UV_UDP_MMSG_FREE) {
+		udp_tx_flush(l->d);
+		return;
+	}
 	if (nread < 0 || addr == NULL)
 		return; /* errors on an unconnected socket are transient */
 	if (flags & UV_UDP_PARTIAL) {
@@ -232,7 +300,14 @@ udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	cl.l = l;
 	cl.conn = NULL;
 	memcpy(&cl.addr, addr, addr_len(addr));
+	if (flags & UV_UDP_MMSG_CHUNK) {
+		if (l->d->tx->l != l)
+			udp_tx_flush(l->d);
+		l->d->tx->l = l;
+	}
 	daemon_query(l->d, (const uint8_t *)buf->base, (size_t)nread, &cl);
+	if (!(flags & UV_UDP_MMSG_CHUNK))
+		udp_tx_flush(l->d);
 }
 
 static void

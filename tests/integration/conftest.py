@@ -4,7 +4,9 @@ Run:  cd /work/main && /usr/bin/python3 -m pytest -q tests/integration
 Binary: $PARASOLD, default build/resolver/parasold.  If it is missing every test
 errors out, unless PARASOLD_SKIP_MISSING=1 is set (then they are skipped).
 The admin CLI for the tests that use it: $PARASOL_CLI, default
-build/tools/parasol.
+build/tools/parasol; the feed updater: $PARASOL_UPDATE, default
+build/feeds/parasol-update.  The feed tests read the real lists from
+$PARASOL_SHARED_DATA/feeds (default <repo>/../shared/data/feeds).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fakeupstream import FakeUpstream  # noqa: E402
-from helpers import Parasold, binary_path, cli_binary_path, free_port, ROOT  # noqa: E402
+from helpers import Parasold, binary_path, cli_binary_path, free_port, update_binary_path, ROOT  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -34,6 +36,9 @@ def pytest_runtest_makereport(item, call):
                 text = "...\n" + text[-6000:]
             rep.sections.append((f"parasold #{i} argv", " ".join(p.args)))
             rep.sections.append((f"parasold #{i} stderr", text))
+        for i, n in enumerate(getattr(item, "_nginx", [])):
+            rep.sections.append((f"nginx #{i} access log", "\n".join(n.log_lines()[-40:]) or "(empty)"))
+            rep.sections.append((f"nginx #{i} error log", n.error_text()[-3000:]))
         for i, u in enumerate(getattr(item, "_upstreams", [])):
             lines = [f"{q.transport} {q.qname} {q.qtype} id={q.id} edns={q.edns} from={q.source}" for q in u.log[-40:]]
             rep.sections.append((f"fake upstream #{i} {u.hostport} queries", "\n".join(lines) or "(none)"))
@@ -232,4 +237,105 @@ def parasol_cli(parasol_cli_binary):
         argv += list(args)
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=e,
                               stdin=subprocess.DEVNULL, cwd=ROOT)
+    return run
+
+
+# ---------------------------------------------------------------- feeds
+
+@pytest.fixture(scope="session")
+def parasol_update_binary():
+    path = update_binary_path()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        msg = (f"parasol-update not found at {path}: build it with "
+               f"'cd {ROOT} && meson setup build; ninja -C build' or set PARASOL_UPDATE=/path/to/parasol-update")
+        if os.environ.get("PARASOLD_SKIP_MISSING"):
+            pytest.skip(msg)
+        pytest.fail(msg, pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def feed_data():
+    """The folder of real feed lists (shared/data/feeds).  Missing is an
+    error, not a skip: these tests exist to run against real lists."""
+    base = os.environ.get("PARASOL_SHARED_DATA") or os.path.join(os.path.dirname(ROOT), "shared", "data")
+    path = os.path.join(base, "feeds")
+    if not os.path.isfile(os.path.join(path, "SOURCES.md")):
+        pytest.fail(f"the real feed lists are missing: no {path}/SOURCES.md. Point PARASOL_SHARED_DATA "
+                    f"at the shared data folder (the one holding feeds/).", pytrace=False)
+    return path
+
+
+def _need_tools(*tools):
+    missing = [t for t in tools if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: install the Debian packages with "
+                    f"'docker/build.sh --test' (nginx-light, openssl, minisign)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def feed_pki(tmp_path_factory):
+    """A test CA and a certificate for feeds.parasol.test and 127.0.0.1."""
+    from feedserver import TestPKI
+    _need_tools("openssl")
+    return TestPKI(str(tmp_path_factory.mktemp("pki"))).make()
+
+
+@pytest.fixture(scope="session")
+def minisign_key(tmp_path_factory):
+    from feedserver import Minisign
+    _need_tools("minisign")
+    return Minisign(str(tmp_path_factory.mktemp("minisign")))
+
+
+@pytest.fixture
+def nginx(feed_pki, request, tmp_path):
+    """nginx serving tmp_path/nginx/www over https and http on loopback."""
+    from feedserver import Nginx
+    _need_tools("nginx")
+    run = tmp_path / "nginx"
+    run.mkdir()
+    n = Nginx(str(run), feed_pki).start()
+    request.node._nginx = [n]
+    yield n
+    n.stop()
+
+
+@pytest.fixture
+def bad_tls_server(feed_pki):
+    """make(mode, **kw) -> a started BadTLSServer, stopped at teardown."""
+    from feedserver import BadTLSServer
+    servers = []
+
+    def make(mode, **kw):
+        s = BadTLSServer(feed_pki, mode, **kw).start()
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def parasol_update(parasol_update_binary):
+    """run(*args, timeout=60, env=None) -> CompletedProcess; .json holds the
+    parsed stdout when --json was given.  Never reads PARASOL_* from the
+    caller's environment."""
+    def run(*args, timeout=60, env=None):
+        e = dict(os.environ)
+        for k in ("PARASOL_CONFIG", "PARASOL_LISTS_DB", "PARASOL_STATS_DB", "PARASOL_CONTROL"):
+            e.pop(k, None)
+        e.update(env or {})
+        p = subprocess.run([parasol_update_binary, *args], capture_output=True, text=True,
+                           timeout=timeout, env=e, stdin=subprocess.DEVNULL, cwd=ROOT)
+        p.json = None
+        if "--json" in args:
+            import json
+            try:
+                p.json = json.loads(p.stdout)
+            except ValueError as err:
+                raise AssertionError(f"parasol-update --json printed no JSON ({err}); rc={p.returncode}\n"
+                                     f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        return p
     return run

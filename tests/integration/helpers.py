@@ -21,6 +21,7 @@ import dns.rdatatype
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_BINARY = os.path.join(ROOT, "build", "resolver", "parasold")
 DEFAULT_CLI = os.path.join(ROOT, "build", "tools", "parasol")
+DEFAULT_UPDATE = os.path.join(ROOT, "build", "feeds", "parasol-update")
 
 
 def binary_path():
@@ -29,6 +30,10 @@ def binary_path():
 
 def cli_binary_path():
     return os.environ.get("PARASOL_CLI") or DEFAULT_CLI
+
+
+def update_binary_path():
+    return os.environ.get("PARASOL_UPDATE") or DEFAULT_UPDATE
 
 
 def family(addr):

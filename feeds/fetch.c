@@ -269,9 +269,28 @@ finish(struct xfer *x, CURLcode cc)
 	curl_easy_getinfo(x->h, CURLINFO_TOTAL_TIME, &total);
 	f->seconds = total;
 	if (cc != CURLE_OK) {
+		char *redir = NULL;
+
+		/* After following a Location, the effective URL is where it
+		 * led; before, REDIRECT_URL names it. */
+		curl_easy_getinfo(x->h, CURLINFO_EFFECTIVE_URL, &redir);
+		if (redir != NULL && strcmp(redir, f->url) == 0)
+			curl_easy_getinfo(x->h, CURLINFO_REDIRECT_URL, &redir);
+		if (redir != NULL && strcmp(redir, f->url) == 0)
+			redir = NULL;
 		if (x->over_cap || cc == CURLE_FILESIZE_EXCEEDED)
 			snprintf(f->err, sizeof(f->err),
 			    "body larger than the %zu-byte cap", x->o->max_bytes);
+		else if (cc == CURLE_UNSUPPORTED_PROTOCOL && redir != NULL)
+			snprintf(f->err, sizeof(f->err),
+			    "redirected to %.300s: refused, %s", redir,
+			    f->allow_http ? "not http(s)"
+					  : "https only (the feed was not "
+					    "added with --allow-http)");
+		else if (cc == CURLE_TOO_MANY_REDIRECTS)
+			snprintf(f->err, sizeof(f->err),
+			    "more than %ld redirects (a loop?)",
+			    x->o->max_redirs);
 		else
 			snprintf(f->err, sizeof(f->err), "%s",
 			    x->errbuf[0] != '\0' ? x->errbuf

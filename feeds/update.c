@@ -260,24 +260,28 @@ covers(const char *rule, int subtree, const char *name)
 	    strcmp(name + n - r, rule) == 0;
 }
 
+/*
+ * Remembers the first rule the guards refuse and reads on, so a body that
+ * is mostly junk is reported as junk rather than for one stray word.
+ */
 static int
 guard_cb(const char *name, enum bl_kind kind, int subtree, void *arg)
 {
 	struct guard_ctx *g = arg;
 	int sub = subtree || g->mode == BL_SUBTREE;
 
-	if (kind != BL_DENY)
+	if (kind != BL_DENY || g->bad[0] != '\0')
 		return 0;
 	if (strchr(name, '.') == NULL) {
 		snprintf(g->bad, sizeof(g->bad), "lists the top-level name '%s'",
 		    name);
-		return 1;
+		return 0;
 	}
 	for (size_t i = 0; critical_names[i] != NULL; i++) {
 		if (covers(name, sub, critical_names[i])) {
 			snprintf(g->bad, sizeof(g->bad),
 			    "lists the critical name '%s'", name);
-			return 1;
+			return 0;
 		}
 	}
 	if (is_public_suffix(g->psl, name)) {
@@ -293,7 +297,7 @@ guard_cb(const char *name, enum bl_kind kind, int subtree, void *arg)
 			snprintf(g->bad, sizeof(g->bad),
 			    "lists '%s', which covers the feed server %s", name,
 			    g->jobs[i].host);
-			return 1;
+			return 0;
 		}
 	}
 	for (size_t i = 0; g->o->protect != NULL && g->o->protect[i] != NULL;
@@ -302,7 +306,7 @@ guard_cb(const char *name, enum bl_kind kind, int subtree, void *arg)
 			snprintf(g->bad, sizeof(g->bad),
 			    "lists '%s', which covers the protected name %s",
 			    name, g->o->protect[i]);
-			return 1;
+			return 0;
 		}
 	}
 	return 0;
@@ -416,6 +420,10 @@ judge(struct job *j, const struct feed_update_opts *o, struct job *jobs,
 		fail(j, "an HTML page, not a list", "");
 		return;
 	}
+	if (memchr(f->body, '\0', f->len) != NULL) {
+		fail(j, "binary data (NUL bytes), not a text list", "");
+		return;
+	}
 	if (feed_format_from_name(j->row.format, &fmt) != 0)
 		fmt = FEED_FMT_AUTO;
 	memset(&g, 0, sizeof(g));
@@ -446,10 +454,6 @@ judge(struct job *j, const struct feed_update_opts *o, struct job *jobs,
 		fail(j, "unusable: ", err);
 		return;
 	}
-	if (rc > 0) {
-		fail(j, "refused: ", g.bad);
-		return;
-	}
 	if (ps.rules == 0) {
 		snprintf(r->error, sizeof(r->error),
 		    "no rules found (%zu lines, %zu invalid)", ps.lines,
@@ -462,6 +466,10 @@ judge(struct job *j, const struct feed_update_opts *o, struct job *jobs,
 		    "%zu of %zu lines invalid, over the %.0f%% limit",
 		    ps.invalid, ps.rules + ps.invalid, o->max_invalid * 100);
 		r->outcome = FEED_FAILED;
+		return;
+	}
+	if (g.bad[0] != '\0') {
+		fail(j, "refused: ", g.bad);
 		return;
 	}
 	if (j->row.entry_count > 0 &&

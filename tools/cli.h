@@ -29,7 +29,7 @@ struct cli_opts {
 	const char *format;
 	const char *match;
 	const char *pubkey;
-	int allow_http;
+	int allow_http; /* 1 --allow-http, -1 --no-allow-http, 0 unsaid */
 	/* stats, top, log; category above filters them too */
 	const char *since; /* a duration; NULL: 24h */
 	const char *client;

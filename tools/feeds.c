@@ -58,44 +58,85 @@ valid_word(const char *s, size_t max)
 	return 1;
 }
 
+/*
+ * Add a feed, or change one: options not given keep the stored values, so
+ * re-adding never drops a signature requirement by omission
+ * (--pubkey=none does that on purpose).
+ */
 static int
 feeds_add(const struct cli_opts *o, const char *id, const char *src)
 {
 	struct bl_feed_row f, old;
-	int existed;
 	struct feed_minisign_key key;
 	struct bl_store *st;
 	enum feed_format fmt;
 	char err[512];
-	int rc;
+	int rc, existed, allow_http, same;
 
 	memset(&f, 0, sizeof(f));
+	memset(&old, 0, sizeof(old));
 	if (!valid_word(id, sizeof(f.id) - 1)) {
 		fprintf(stderr, "parasol: feed id '%s': use 1-63 letters, "
 				"digits, '-', '_' or '.'\n",
 		    id);
 		return CLI_USAGE;
 	}
+	if (o->format != NULL && feed_format_from_name(o->format, &fmt) != 0) {
+		fprintf(stderr, "parasol: unknown format '%s' (auto, hosts, "
+				"domains, adblock, rpz, dnsmasq)\n",
+		    o->format);
+		return CLI_USAGE;
+	}
+	if (o->category != NULL && !valid_word(o->category, 63)) {
+		fprintf(stderr, "parasol: bad category '%s'\n", o->category);
+		return CLI_USAGE;
+	}
+	if (o->match != NULL && strcmp(o->match, "subtree") != 0 &&
+	    strcmp(o->match, "exact") != 0) {
+		fprintf(stderr, "parasol: --match is exact or subtree\n");
+		return CLI_USAGE;
+	}
+	if (o->pubkey != NULL && strcmp(o->pubkey, "none") != 0 &&
+	    (strlen(o->pubkey) >= sizeof(f.pubkey) ||
+		feed_minisign_key_parse(o->pubkey, &key, err, sizeof(err)) !=
+		    0)) {
+		fprintf(stderr, "parasol: bad minisign public key: %s\n",
+		    strlen(o->pubkey) >= sizeof(f.pubkey) ? "too long" : err);
+		return CLI_USAGE;
+	}
+	if (open_rw(o, 1, &st) != 0)
+		return CLI_DB;
+	rc = bl_store_feed_get(st, id, &old, err, sizeof(err));
+	existed = rc == 0;
+	if (rc != 0 && rc != BL_ENOENT) {
+		fprintf(stderr, "parasol: %s\n", err);
+		bl_store_close(st);
+		return CLI_DB;
+	}
+	allow_http = o->allow_http > 0 ? 1
+	    : o->allow_http < 0	      ? 0
+				      : old.allow_http;
 	snprintf(f.id, sizeof(f.id), "%s", id);
+	rc = CLI_USAGE;
 	if (feed_fetch_is_path(src)) {
 		char abs[PATH_MAX];
 
 		/* cron runs elsewhere: keep the path absolute. */
 		if (realpath(src, abs) == NULL) {
 			fprintf(stderr, "parasol: %s: no such file\n", src);
-			return CLI_USAGE;
+			goto out;
 		}
 		if (strlen(abs) >= sizeof(f.url)) {
 			fprintf(stderr, "parasol: path too long\n");
-			return CLI_USAGE;
+			goto out;
 		}
 		snprintf(f.url, sizeof(f.url), "%s", abs);
 	} else if (strncasecmp(src, "https://", 8) == 0 ||
-	    (strncasecmp(src, "http://", 7) == 0 && o->allow_http)) {
+	    (strncasecmp(src, "http://", 7) == 0 && allow_http)) {
 		if (strlen(src) >= sizeof(f.url) ||
 		    strpbrk(src, " \t\r\n") != NULL) {
 			fprintf(stderr, "parasol: bad URL '%s'\n", src);
-			return CLI_USAGE;
+			goto out;
 		}
 		snprintf(f.url, sizeof(f.url), "%s", src);
 	} else if (strncasecmp(src, "http://", 7) == 0) {
@@ -103,60 +144,39 @@ feeds_add(const struct cli_opts *o, const char *id, const char *src)
 				"path can alter; use https, or --allow-http "
 				"(best with --pubkey)\n",
 		    src);
-		return CLI_USAGE;
+		goto out;
 	} else {
 		fprintf(stderr, "parasol: '%s' is neither an https:// URL nor a "
 				"file path (/... or ./...)\n",
 		    src);
-		return CLI_USAGE;
+		goto out;
 	}
-	if (feed_format_from_name(o->format ? o->format : "auto", &fmt) != 0) {
-		fprintf(stderr, "parasol: unknown format '%s' (auto, hosts, "
-				"domains, adblock, rpz, dnsmasq)\n",
-		    o->format);
-		return CLI_USAGE;
-	}
-	snprintf(f.format, sizeof(f.format), "%s", feed_format_name(fmt));
-	if (fmt == FEED_FMT_AUTO)
-		snprintf(f.format, sizeof(f.format), "auto");
-	if (o->category != NULL && !valid_word(o->category, 63)) {
-		fprintf(stderr, "parasol: bad category '%s'\n", o->category);
-		return CLI_USAGE;
-	}
+	if (o->format != NULL)
+		snprintf(f.format, sizeof(f.format), "%s",
+		    fmt == FEED_FMT_AUTO ? "auto" : feed_format_name(fmt));
+	else
+		snprintf(f.format, sizeof(f.format), "%s",
+		    existed ? old.format : "auto");
 	snprintf(f.category, sizeof(f.category), "%s",
-	    o->category ? o->category : "mining");
-	if (o->match == NULL || strcmp(o->match, "subtree") == 0) {
-		f.mode = BL_SUBTREE;
-	} else if (strcmp(o->match, "exact") == 0) {
-		f.mode = BL_EXACT;
-	} else {
-		fprintf(stderr, "parasol: --match is exact or subtree\n");
-		return CLI_USAGE;
-	}
-	if (o->pubkey != NULL) {
-		if (feed_minisign_key_parse(o->pubkey, &key, err, sizeof(err)) !=
-			0 ||
-		    strlen(o->pubkey) >= sizeof(f.pubkey)) {
-			fprintf(stderr, "parasol: bad minisign public key: %s\n",
-			    err);
-			return CLI_USAGE;
-		}
-		snprintf(f.pubkey, sizeof(f.pubkey), "%s", o->pubkey);
-	}
-	f.allow_http = o->allow_http;
-	f.enabled = 1;
-	if (open_rw(o, 1, &st) != 0)
-		return CLI_DB;
-	memset(&old, 0, sizeof(old));
-	rc = bl_store_feed_get(st, id, &old, err, sizeof(err));
-	existed = rc == 0;
-	if (rc == 0) {
-		/* Re-adding changes the definition, keeps status and entries;
-		 * a new source or key starts the validators afresh. */
-		int same = strcmp(old.url, f.url) == 0 &&
+	    o->category != NULL ? o->category
+	    : existed	       ? old.category
+			       : "mining");
+	if (o->match != NULL)
+		f.mode = strcmp(o->match, "exact") == 0 ? BL_EXACT : BL_SUBTREE;
+	else
+		f.mode = existed ? old.mode : BL_SUBTREE;
+	if (o->pubkey != NULL)
+		snprintf(f.pubkey, sizeof(f.pubkey), "%s",
+		    strcmp(o->pubkey, "none") == 0 ? "" : o->pubkey);
+	else
+		snprintf(f.pubkey, sizeof(f.pubkey), "%s", old.pubkey);
+	f.allow_http = allow_http;
+	f.enabled = existed ? old.enabled : 1;
+	if (existed) {
+		/* Status and entries stay; a new source or key starts the
+		 * validators and the rollback counter afresh. */
+		same = strcmp(old.url, f.url) == 0 &&
 		    strcmp(old.pubkey, f.pubkey) == 0;
-
-		f.enabled = old.enabled;
 		f.entry_count = old.entry_count;
 		f.last_success = old.last_success;
 		f.last_attempt = old.last_attempt;
@@ -169,10 +189,11 @@ feeds_add(const struct cli_opts *o, const char *id, const char *src)
 			snprintf(f.digest, sizeof(f.digest), "%s", old.digest);
 			f.serial = old.serial;
 		}
-	} else if (rc != BL_ENOENT) {
-		fprintf(stderr, "parasol: %s\n", err);
-		bl_store_close(st);
-		return CLI_DB;
+		if (old.pubkey[0] != '\0' && f.pubkey[0] == '\0')
+			fprintf(stderr, "note: feed %s is no longer signed: "
+					"updates are taken without a "
+					"signature\n",
+			    id);
 	}
 	rc = bl_store_begin(st, err, sizeof(err));
 	if (rc == 0)
@@ -181,17 +202,20 @@ feeds_add(const struct cli_opts *o, const char *id, const char *src)
 		rc = bl_store_commit(st, err, sizeof(err));
 	else
 		bl_store_rollback(st);
-	bl_store_close(st);
 	if (rc != 0) {
 		fprintf(stderr, "parasol: %s\n", err);
-		return CLI_DB;
+		rc = CLI_DB;
+		goto out;
 	}
-	printf("feed %s %s: %s (%s, %s, category %s%s)\n", id,
-	    existed ? "updated" : "added",
-	    f.url, f.format, bl_mode_name(f.mode), f.category,
-	    f.pubkey[0] ? ", signed" : "");
+	printf("feed %s %s: %s (%s, %s, category %s%s%s)\n", id,
+	    existed ? "updated" : "added", f.url, f.format,
+	    bl_mode_name(f.mode), f.category, f.pubkey[0] ? ", signed" : "",
+	    f.allow_http ? ", http allowed" : "");
 	printf("run parasol-update to fetch it\n");
-	return CLI_OK;
+	rc = CLI_OK;
+out:
+	bl_store_close(st);
+	return rc;
 }
 
 static void

@@ -90,6 +90,8 @@ main(int argc, char **argv)
 			o.pubkey = a + 9;
 		else if (strcmp(a, "--allow-http") == 0)
 			o.allow_http = 1;
+		else if (strcmp(a, "--no-allow-http") == 0)
+			o.allow_http = -1;
 		else if (strncmp(a, "--since=", 8) == 0)
 			o.since = a + 8;
 		else if (strncmp(a, "--client=", 9) == 0)

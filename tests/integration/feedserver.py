@@ -38,28 +38,34 @@ class TestPKI:
         self.ca_key = os.path.join(folder, "ca.key")
         self.cert = os.path.join(folder, "server.crt")
         self.key = os.path.join(folder, "server.key")
-        # A CA nobody asked to trust, for the "wrong certificate" case.
+        # A CA nobody asked to trust, and a certificate for the same names
+        # from it: a server the client must refuse.
         self.other_ca_cert = os.path.join(folder, "other-ca.crt")
+        self.other_ca_key = os.path.join(folder, "other-ca.key")
+        self.other_cert = os.path.join(folder, "other-server.crt")
+        self.other_key = os.path.join(folder, "other-server.key")
 
     def make(self):
         ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         for cert, key, cn in ((self.ca_cert, self.ca_key, "Parasol test CA"),
-                              (self.other_ca_cert, os.path.join(self.dir, "other-ca.key"), "Other CA")):
+                              (self.other_ca_cert, self.other_ca_key, "Other CA")):
             _run(["openssl", "req", "-x509", *ec, "-keyout", key, "-out", cert, "-days", "2",
                   "-subj", f"/CN={cn}",
                   "-addext", "basicConstraints=critical,CA:TRUE",
                   "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        csr = os.path.join(self.dir, "server.csr")
-        _run(["openssl", "req", "-new", *ec, "-keyout", self.key, "-out", csr,
-              "-subj", f"/CN={FEED_HOST}"])
         ext = os.path.join(self.dir, "server.ext")
         with open(ext, "w") as f:
             f.write(f"subjectAltName=DNS:{FEED_HOST},IP:127.0.0.1\n"
                     "basicConstraints=critical,CA:FALSE\n"
                     "keyUsage=critical,digitalSignature\n"
                     "extendedKeyUsage=serverAuth\n")
-        _run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca_cert, "-CAkey", self.ca_key,
-              "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", self.cert])
+        for cert, key, ca_cert, ca_key in ((self.cert, self.key, self.ca_cert, self.ca_key),
+                                           (self.other_cert, self.other_key, self.other_ca_cert,
+                                            self.other_ca_key)):
+            csr = cert + ".csr"
+            _run(["openssl", "req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={FEED_HOST}"])
+            _run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key,
+                  "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", cert])
         return self
 
 
@@ -93,6 +99,7 @@ error_log {run}/error.log info;
 events {{ worker_connections 64; }}
 http {{
     log_format feeds '$status $request_method $request_uri $body_bytes_sent '
+                     'port=$server_port t=$msec '
                      'inm="$http_if_none_match" ims="$http_if_modified_since"';
     access_log {run}/access.log feeds;
     client_body_temp_path {run}/body;
@@ -103,6 +110,7 @@ http {{
     types {{ text/plain txt minisig; text/html html; }}
     default_type text/plain;
     gzip off;
+    gzip_static on;  # a list.txt.gz next to list.txt goes out gzip-encoded
     keepalive_timeout 5s;
 
     # A feed folder's behaviour is switched by marker files in it, so one
@@ -252,7 +260,9 @@ class Nginx:
             open(os.path.join(d, f"MODE-{mode}"), "w").close()
 
     def log_lines(self):
-        """The access log so far, one 'STATUS METHOD URI BYTES inm=".." ims=".."' line per request."""
+        """The access log so far, one line per request:
+        'STATUS METHOD URI BYTES port=PORT t=UNIXTIME inm="..." ims="..."'
+        (nginx writes the quotes inside the header values as \\x22)."""
         try:
             with open(self.access_log, errors="replace") as f:
                 return f.read().splitlines()
@@ -266,18 +276,26 @@ class BadTLSServer:
 
     "truncate"  answer 200 with a Content-Length larger than the body it
                 sends (the first `sent` bytes of `body`), then close cleanly;
-    "stall"     complete the handshake, read the request, never answer.
+    "stall"     complete the handshake, read the request, never answer;
+    "serve"     answer 200 with all of `body` (with untrusted=True: under a
+                certificate from a CA the client does not trust).
 
     .connections counts accepted connections; .requests holds request heads.
     """
 
-    def __init__(self, pki, mode, body=b"", sent=None, promised=None):
+    def __init__(self, pki, mode, body=b"", sent=None, promised=None, untrusted=False):
         self.mode = mode
         self.body = body
-        self.sent = len(body) // 4 if sent is None else sent
-        self.promised = promised or max(len(body), self.sent) * 4 + 1000
+        if mode == "serve":
+            self.sent = self.promised = len(body)
+        else:
+            self.sent = len(body) // 4 if sent is None else sent
+            self.promised = promised or max(len(body), self.sent) * 4 + 1000
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(pki.cert, pki.key)
+        if untrusted:
+            self.ctx.load_cert_chain(pki.other_cert, pki.other_key)
+        else:
+            self.ctx.load_cert_chain(pki.cert, pki.key)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))

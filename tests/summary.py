@@ -59,10 +59,10 @@ def main():
             c = (0, 1, 0)
         counts = [a + b for a, b in zip(counts, c)]
     passed, failed, skipped = counts
-    line = f"{passed} passed, {failed} failed"
+    # The last line is exactly "N passed, N failed": CI reads it.
     if skipped:
-        line += f", {skipped} skipped"
-    print(line)
+        print(f"summary: {skipped} skipped (their output says why)")
+    print(f"{passed} passed, {failed} failed")
     return 1 if failed or passed == 0 else 0
 
 

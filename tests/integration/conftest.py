@@ -5,8 +5,9 @@ Binary: $PARASOLD, default build/resolver/parasold.  If it is missing every test
 errors out, unless PARASOLD_SKIP_MISSING=1 is set (then they are skipped).
 The admin CLI for the tests that use it: $PARASOL_CLI, default
 build/tools/parasol; the feed updater: $PARASOL_UPDATE, default
-build/feeds/parasol-update.  The feed tests read the real lists from
-$PARASOL_SHARED_DATA/feeds (default <repo>/../shared/data/feeds).
+build/feeds/parasol-update.  The feed tests serve the real lists committed
+under tests/data/feeds (unmodified upstream copies, see its SOURCES.md);
+$PARASOL_FEED_DATA names another folder laid out the same way.
 """
 
 from __future__ import annotations
@@ -240,6 +241,14 @@ def parasol_cli(parasol_cli_binary):
     return run
 
 
+@pytest.fixture
+def lists(parasol_cli, request, tmp_path):
+    """A Lists (helpers.py): a private lists.db edited with the CLI and, for
+    feeds, parasol-update; .start(parasold_factory, upstream, ...) serves it."""
+    from helpers import Lists
+    return Lists(str(tmp_path), parasol_cli, lambda: request.getfixturevalue("parasol_update"))
+
+
 # ---------------------------------------------------------------- feeds
 
 @pytest.fixture(scope="session")
@@ -256,13 +265,11 @@ def parasol_update_binary():
 
 @pytest.fixture(scope="session")
 def feed_data():
-    """The folder of real feed lists (shared/data/feeds).  Missing is an
-    error, not a skip: these tests exist to run against real lists."""
-    base = os.environ.get("PARASOL_SHARED_DATA") or os.path.join(os.path.dirname(ROOT), "shared", "data")
-    path = os.path.join(base, "feeds")
-    if not os.path.isfile(os.path.join(path, "SOURCES.md")):
-        pytest.fail(f"the real feed lists are missing: no {path}/SOURCES.md. Point PARASOL_SHARED_DATA "
-                    f"at the shared data folder (the one holding feeds/).", pytrace=False)
+    """The folder of real feed lists the feed tests serve: tests/data/feeds
+    in the checkout (see its SOURCES.md), or $PARASOL_FEED_DATA."""
+    path = os.environ.get("PARASOL_FEED_DATA") or os.path.join(ROOT, "tests", "data", "feeds")
+    if not os.path.isdir(path):
+        pytest.fail(f"no feed lists at {path} (PARASOL_FEED_DATA)", pytrace=False)
     return path
 
 

@@ -1,14 +1,16 @@
 """The feed updater, parasol-update, and `parasol feeds`, against real servers
 on loopback.
 
-nginx (Debian's nginx-light) serves real lists from shared/data/feeds over
-https with a certificate from a CA made for the test (--ca-file) and over
-plain http; a small Python TLS server plays the misbehaviours nginx will not
-(a body cut short of its Content-Length, a server that never answers).
+nginx (Debian's nginx-light) serves real lists, unmodified upstream copies
+committed under tests/data/feeds (see its SOURCES.md), over https with a
+certificate from a CA made for the test (--ca-file) and over plain http; a
+small Python TLS server plays the misbehaviours nginx will not (a body cut
+short of its Content-Length, a server that never answers).
 Feed hosts are pinned with --resolve, so no DNS is involved.  A running
 parasold (--lists-poll=0, so only the updater's reload request can change
 what it serves) shows what a client sees: 0.0.0.0 with EDE 15 naming the
-feed.
+feed.  The few variants a case needs (a list cut to a tenth, a list with IPv4
+literals mixed in) are made from those lists in the test's temporary folder.
 
 What must hold: a first fetch fills lists.db and parasold blocks without a
 restart; a second run is a 304 that writes no new generation; a changed list
@@ -23,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import gzip
 import ipaddress
+import itertools
 import json
 import os
 import random
@@ -41,13 +44,16 @@ EDE_BLOCKED = 15
 SINK = "0.0.0.0"  # parasold's default sinkhole ("null")
 UPSTREAM_A = "192.0.2.1"  # what the fake upstream answers for any other name
 
-# Real lists (shared/data/feeds, see its SOURCES.md).
-LIST_A = "coinblockerlists-2018/list.txt"        # domains, 5,837 names
-LIST_B = "anudeepnd/CoinMiner.txt"               # hosts, 5,830 names
-LIST_SHRUNK = "coinblockerlists-2018/list_optional.txt"  # 296 names
-LIST_BIG = "coinblockerlists-2018/hosts"         # 157 kB, for the size cap
-LIST_OTHER = "nocoin/hosts.txt"                  # hosts, 313 names
-LIST_LOCAL = "ut1/bitcoin/domains"               # domains with IPv4 literals
+# Real lists under tests/data/feeds (or $PARASOL_FEED_DATA), see its
+# SOURCES.md.  The counts asserted below are those of these files.
+LIST_A = "shadowwhisperer/Cryptocurrency"        # domains, 1,277 names, 17,844 B with a 10-line header
+LIST_B = "anudeepnd/CoinMiner.txt"               # hosts, 5,830 names, 147,523 B
+LIST_BIG = LIST_B                                # over the 120k cap of the size case
+LIST_OTHER = "nocoin/hosts.txt"                  # hosts, 313 names, 8,173 B
+# Made from those at test time, in the test's temporary folder (Lab.src).
+LIST_SHRUNK = "generated/shrunk.txt"             # LIST_A's first tenth + 3 of LIST_B's: 130 names
+LIST_LOCAL = "generated/with-ipv4.txt"           # LIST_A with IPv4 literals mixed in
+IPV4_LITERALS = ("192.0.2.53", "198.51.100.7", "203.0.113.250", "198.51.100.200", "192.0.2.254")
 
 
 # ---------------------------------------------------------------- list reading
@@ -85,16 +91,60 @@ def covered(name, names):
     return any(".".join(labels[i:]) in names for i in range(len(labels)))
 
 
-def probe(inside, *outside):
-    """A name listed in `inside` that nothing in the `outside` sets covers
-    (and that covers nothing of theirs), chosen deterministically."""
+def probes(inside, *outside):
+    """The names listed in `inside` that nothing in the `outside` sets covers
+    (and that cover nothing of theirs), in a fixed order."""
     for n in sorted(inside):
         if n.count(".") != 1 or "_" in n:
             continue
         if any(covered(n, o) or any(x.endswith("." + n) for x in o) for o in outside):
             continue
+        yield n
+
+
+def probe(inside, *outside):
+    """The first of probes(inside, *outside)."""
+    for n in probes(inside, *outside):
         return n
     raise AssertionError("test data: no probe name found")
+
+
+# ---------------------------------------------------------------- lists made at test time
+
+def _data_lines(path):
+    """The lines of a one-name-per-line list that are not comments or blank."""
+    with open(path, encoding="utf-8") as f:
+        return [x.strip() for x in f if x.strip() and not x.lstrip().startswith("#")]
+
+
+def _make_shrunk(lab, out):
+    """LIST_A cut to the first tenth of its names, in file order, plus three
+    names only LIST_B has: a list that lost 90% of its entries, whose new
+    names must not get in when the shrink is refused."""
+    names = _data_lines(lab.src(LIST_A))
+    keep = names[:len(names) // 10]
+    new = list(itertools.islice(probes(lab.names(LIST_B), lab.names(LIST_A), lab.names(LIST_OTHER)), 3))
+    assert len(new) == 3, "test data: LIST_B has too few names of its own"
+    with open(out, "w") as f:
+        f.write("# LIST_A's first tenth and three names of LIST_B\n")
+        f.writelines(n + "\n" for n in keep + new)
+
+
+def _make_with_ipv4(lab, out):
+    """LIST_A, header and all, with the IPv4 literals spread through it and
+    one as its last line, as some domain lists carry them: they are no
+    names and must not count as entries."""
+    with open(lab.src(LIST_A), encoding="utf-8") as f:
+        lines = f.readlines()
+    step = len(lines) // len(IPV4_LITERALS)
+    for i, ip in reversed(list(enumerate(IPV4_LITERALS[:-1], 1))):
+        lines.insert(i * step, ip + "\n")
+    lines.append(IPV4_LITERALS[-1] + "\n")
+    with open(out, "w") as f:
+        f.writelines(lines)
+
+
+GENERATED = {LIST_SHRUNK: _make_shrunk, LIST_LOCAL: _make_with_ipv4}
 
 
 # ---------------------------------------------------------------- the lab
@@ -115,7 +165,16 @@ class Lab:
         self.d = None
 
     def src(self, rel):
-        return os.path.join(self.data, rel)
+        """The path of a list: a file of the data folder, or one of the
+        GENERATED variants, made in this test's folder on first use."""
+        make = GENERATED.get(rel)
+        if make is None:
+            return os.path.join(self.data, rel)
+        path = os.path.join(self.tmp, rel)
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            make(self, path)
+        return path
 
     def names(self, rel):
         return listed_names(self.src(rel))
@@ -397,7 +456,7 @@ FAILURES = [
     ("truncated", _truncated, False, r"transfer closed with \d+ bytes remaining|partial|truncat", LIST_B),
     ("stalled", _stalled, False, r"[Tt]imed? ?out", None),
     ("untrusted-cert", _untrusted_cert, False, r"certificate", LIST_B),
-    ("shrank-90pc", _shrank, False, r"shrank from 5837 to 296", LIST_SHRUNK),
+    ("shrank-90pc", _shrank, False, r"shrank from 1277 to 130 rules", LIST_SHRUNK),
     ("bad-signature", _bad_signature, True, r"signature rejected", LIST_B),
     ("wrong-key", _wrong_key, True, r"signature rejected", LIST_B),
     ("no-signature", _no_signature, True, r"minisig.*404", LIST_B),
@@ -547,7 +606,8 @@ def test_help_and_usage_exit_codes(lab, parasol_update):
     assert re.fullmatch(r"one: updated, 313 entries \(was 0\), \d+ B hosts in [\d.]+ s, 0 invalid, \d+ skipped",
                         by_feed.get("one", "")), p.stdout
     assert re.fullmatch(r"three: FAILED: empty body; keeping 0 entries", by_feed.get("three", "")), p.stdout
-    assert re.fullmatch(r"two: updated, 5837 entries \(was 0\), 107 KiB domains in [\d.]+ s, 0 invalid, 0 skipped",
+    # LIST_A: 17,844 bytes, its 9-line "#" header and a blank line skipped.
+    assert re.fullmatch(r"two: updated, 1277 entries \(was 0\), 17 KiB domains in [\d.]+ s, 0 invalid, 10 skipped",
                         by_feed.get("two", "")), p.stdout
     assert re.fullmatch(r"3 feeds: 2 updated, 0 unchanged, 1 failed; generation \d+ \(new\) in [\d.]+ s",
                         lines[-1]), p.stdout
@@ -561,7 +621,7 @@ def test_help_and_usage_exit_codes(lab, parasol_update):
     assert {f["id"]: f["status"] for f in p.json["feeds"]} == \
         {"one": "not-modified", "three": "failed", "two": "not-modified"}
     assert feed_result(p, "three")["error"] == "empty body"
-    assert feed_result(p, "two")["entries"] == 5837 and feed_result(p, "two")["http_status"] == 304
+    assert feed_result(p, "two")["entries"] == 1277 and feed_result(p, "two")["http_status"] == 304
 
 
 # ---------------------------------------------------------------- 7: one updater at a time
@@ -663,7 +723,7 @@ def test_feeds_verbs_reload_parasold(lab, parasold_factory, upstream):
     text = p.stdout
     etag = nginx_etag(nginx.path("mining/list.txt"))
     assert re.search(rf"^mining  {re.escape(nginx.url('mining/list.txt'))}$", text, re.M), text
-    assert re.search(r"^    auto, subtree, category pools; 5837 entries$", text, re.M), text
+    assert re.search(r"^    auto, subtree, category pools; 1277 entries$", text, re.M), text
     assert re.search(r"^    last success \d{4}-\d\d-\d\d \d\d:\d\d, last attempt \d{4}-\d\d-\d\d \d\d:\d\d, "
                      rf"ETag {re.escape(etag)}$", text, re.M), text
     assert re.search(r"^    last error: HTTP status 500$", text, re.M), text
@@ -689,7 +749,10 @@ def test_local_file_feed(lab, parasold_factory, upstream):
     lab.start_daemon(parasold_factory, upstream)
     path = lab.tmp / "my-list.txt"
     shutil.copy(lab.src(LIST_LOCAL), path)
+    with open(path) as f:
+        assert sum(x.strip() in IPV4_LITERALS for x in f) == len(IPV4_LITERALS)
     names = listed_names(str(path))
+    assert names == lab.names(LIST_A) and len(names) == 1277  # the IPv4 literals are no names
     name = probe(names)
     lab.add("mine", str(path), "--format=domains")
     assert lab.ls()["mine"]["url"] == str(path)
@@ -697,6 +760,8 @@ def test_local_file_feed(lab, parasold_factory, upstream):
     assert p.returncode == 0, rc_msg(p)
     r = feed_result(p, "mine")
     assert r["status"] == "updated" and r["entries"] == len(names)
+    # Addresses carry no DNS rule: skipped with LIST_A's 10 header lines, not invalid.
+    assert r["invalid"] == 0 and r["skipped"] == 10 + len(IPV4_LITERALS), r
     lab.assert_blocked(name, "mine")
 
     p = lab.update()

@@ -1,7 +1,10 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -144,9 +147,11 @@ migrate(struct bl_store *st, char *err, size_t errlen)
 	return 0;
 }
 
-int
-bl_store_open(const char *path, enum bl_store_mode mode, int busy_timeout_ms,
-    struct bl_store **out, char *err, size_t errlen)
+/* name is what sqlite opens (a path or a file: URI), path what we report. */
+static int
+open_db(const char *name, const char *path, int uri,
+    enum bl_store_mode mode, int busy_timeout_ms, struct bl_store **out,
+    char *err, size_t errlen)
 {
 	struct bl_store *st = calloc(1, sizeof(*st));
 	int flags, rc;
@@ -159,7 +164,9 @@ bl_store_open(const char *path, enum bl_store_mode mode, int busy_timeout_ms,
 				    : SQLITE_OPEN_READWRITE;
 	if (mode == BL_STORE_CREATE)
 		flags |= SQLITE_OPEN_CREATE;
-	rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (uri)
+		flags |= SQLITE_OPEN_URI;
+	rc = sqlite3_open_v2(name, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		rc = translate(st->db, rc, path, err, errlen);
 		goto fail;
@@ -210,6 +217,72 @@ fail:
 	sqlite3_close(st->db);
 	free(st);
 	return rc;
+}
+
+/* file:PATH?immutable=1, percent-encoding what a URI path cannot hold. */
+static int
+immutable_uri(const char *path, char *uri, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	static const char tail[] = "?immutable=1";
+	size_t n = 5;
+
+	if (cap < n + sizeof(tail))
+		return -1;
+	memcpy(uri, "file:", n);
+	for (const char *p = path; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+		int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~/", c) != NULL;
+
+		if (n + (plain ? 1 : 3) + sizeof(tail) > cap)
+			return -1;
+		if (plain) {
+			uri[n++] = (char)c;
+		} else {
+			uri[n++] = '%';
+			uri[n++] = hex[c >> 4];
+			uri[n++] = hex[c & 15];
+		}
+	}
+	memcpy(uri + n, tail, sizeof(tail));
+	return 0;
+}
+
+int
+bl_store_open(const char *path, enum bl_store_mode mode, int busy_timeout_ms,
+    struct bl_store **out, char *err, size_t errlen)
+{
+	char wal[4096 + 8], uri[3 * 4096 + 32];
+	struct stat sb;
+	int rc;
+
+	/* Say what is wrong with a file we cannot read; sqlite would only
+	 * say "unable to open". */
+	if (stat(path, &sb) == 0 && access(path, mode == BL_STORE_RO ? R_OK
+								   : R_OK | W_OK) !=
+		0) {
+		snprintf(err, errlen, "%.3000s: cannot %s: %s", path,
+		    mode == BL_STORE_RO ? "read" : "write", strerror(errno));
+		return BL_ERR;
+	}
+	rc = open_db(path, path, 0, mode, busy_timeout_ms, out, err, errlen);
+	if (rc == 0 || mode != BL_STORE_RO || rc == BL_ECORRUPT ||
+	    rc == BL_ESCHEMA || rc == BL_ENOENT)
+		return rc;
+	/*
+	 * A reader that may not write the folder cannot create the WAL
+	 * index (-shm) sqlite wants. With no commits waiting in the WAL the
+	 * file alone is the whole truth: read it as immutable.
+	 */
+	snprintf(wal, sizeof(wal), "%.4000s-wal", path);
+	if ((stat(wal, &sb) == 0 && sb.st_size > 0) ||
+	    immutable_uri(path, uri, sizeof(uri)) != 0)
+		return rc;
+	return open_db(uri, path, 1, mode, busy_timeout_ms, out, err, errlen) ==
+		0
+	    ? 0
+	    : rc;
 }
 
 void

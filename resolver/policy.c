@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "blocklist/defaults.h"
 #include "blocklist/match.h"
@@ -47,6 +48,7 @@ static void
 build(struct policy *p)
 {
 	struct bl_store *st = NULL;
+	enum bl_store_mode mode = p->create ? BL_STORE_CREATE : BL_STORE_RW;
 	uint64_t gen = 0, t0 = mono_ms();
 	int empty = 0;
 
@@ -54,8 +56,8 @@ build(struct policy *p)
 	p->changed = 0;
 	p->seeded = 0;
 	p->err[0] = '\0';
-	p->rc = bl_store_open(p->path, BL_STORE_CREATE, BUSY_TIMEOUT_MS, &st,
-	    p->err, sizeof(p->err));
+	p->rc = bl_store_open(p->path, mode, BUSY_TIMEOUT_MS, &st, p->err,
+	    sizeof(p->err));
 	if (p->rc == BL_ENOENT || (p->rc != 0 && p->rc != BL_ECORRUPT &&
 				      p->rc != BL_EBUSY && p->rc != BL_ESCHEMA)) {
 		/* A database we may read but not write. */
@@ -64,6 +66,9 @@ build(struct policy *p)
 		if (bl_store_open(p->path, BL_STORE_RO, BUSY_TIMEOUT_MS, &st,
 			err2, sizeof(err2)) == 0)
 			p->rc = 0;
+		else if (access(p->path, F_OK) != 0)
+			snprintf(p->err, sizeof(p->err), "%s: %s", p->path,
+			    strerror(errno));
 	}
 	if (p->rc != 0)
 		return;
@@ -183,6 +188,9 @@ start_work(struct policy *p)
 {
 	struct daemon *d = p->d;
 
+	/* Only a path not loaded from yet may be created: a lists.db that
+	 * went away under us is a failed reload, not an empty blocklist. */
+	p->create = strcmp(p->path, d->cfg.lists_db) != 0;
 	snprintf(p->path, sizeof(p->path), "%s", d->cfg.lists_db);
 	p->seed = d->cfg.seed_defaults;
 	p->work.data = p;
@@ -247,6 +255,7 @@ policy_init(struct policy *p, struct daemon *d)
 	snprintf(p->path, sizeof(p->path), "%s", d->cfg.lists_db);
 	p->seed = d->cfg.seed_defaults;
 	p->force = 1;
+	p->create = 1;
 	make_parent(p->path);
 	build(p);
 	if (apply(p, msg, sizeof(msg)) != 0) {

@@ -41,6 +41,7 @@ struct policy {
 	uint64_t reload_failures;
 	/* Worker input and output; owned by the worker while busy. */
 	char path[PATH_MAX];
+	int create; /* lists.db may be made: not loaded from this path yet */
 	int seed;
 	int force;
 	uint64_t have_gen;

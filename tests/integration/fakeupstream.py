@@ -61,6 +61,9 @@ class Behaviour:
     bogus_gap_ms: int = 60
     # Fully custom responder: fn(query_msg, transport) -> Message or None
     handler: Optional[Callable] = None
+    # Answer with a CNAME chain first: the query name -> cnames[0] -> ...;
+    # the records (or NODATA) then belong to the last name of the chain.
+    cnames: Optional[list] = None
 
 
 def _b(**kw):
@@ -255,6 +258,10 @@ class FakeUpstream:
             # unique addresses for up to 500 records
             resp.answer.append(dns.rrset.from_text_list(qname, b.ttl, "IN", "A", rdatas))
             return resp
+        for target in b.cnames or ():
+            target = dns.name.from_text(target)
+            resp.answer.append(dns.rrset.from_text(qname, b.ttl, "IN", "CNAME", target.to_text()))
+            qname = target
         records = b.records
         if records is None:
             records = {"A": ["192.0.2.1"], "AAAA": ["2001:db8::1"]}

@@ -211,6 +211,11 @@ def ede_codes(r):
     return [o.code for o in r.options if o.otype == dns.edns.OptionType.EDE]
 
 
+def ede_list(r):
+    """[(code, text), ...] of the reply's Extended DNS Errors; text '' when absent."""
+    return [(o.code, o.text or "") for o in r.options if o.otype == dns.edns.OptionType.EDE]
+
+
 def rcode_text(r):
     return dns.rcode.to_text(r.rcode())
 
@@ -390,3 +395,81 @@ def dead_port_for(addr="127.0.0.1"):
     """A port on addr where nothing listens (UDP gets ICMP unreachable, TCP is refused)."""
     from fakeupstream import dead_port
     return dead_port(addr)
+
+
+# ---------------------------------------------------------------- lists.db
+
+class Lists:
+    """One lists.db in a private folder, edited as an admin would: local
+    rules with the CLI (`parasol allow|deny`), feeds with `parasol feeds add`
+    and parasol-update.  After start(), edits ask that parasold to reload
+    over its control socket (reload=False: the edit is made by a process
+    that cannot reach it, as by a cron job on another control path).
+    """
+
+    def __init__(self, folder, cli, update=None):
+        self.folder = folder
+        self.db = os.path.join(folder, "lists.db")
+        self.nowhere = os.path.join(folder, "no-parasold.sock")
+        self._cli = cli
+        self._update = update
+        self.daemon = None
+
+    def start(self, factory, upstream, *extra, poll=0):
+        """parasold serving this lists.db (--lists-poll=poll unless given)."""
+        args = [f"--lists-db={self.db}"]
+        if not any(a.startswith("--lists-poll=") for a in extra):
+            args.append(f"--lists-poll={poll}")
+        d = factory(*args, *extra, upstreams=[upstream])
+        d.upstream = upstream
+        self.daemon = d
+        return d
+
+    def control(self, reload=True):
+        if reload and self.daemon is not None and self.daemon.control:
+            return self.daemon.control
+        return self.nowhere
+
+    def cli(self, *args, reload=True, **kw):
+        """Run the CLI on this lists.db; CompletedProcess."""
+        return self._cli(f"--lists-db={self.db}", f"--control={self.control(reload)}", *args, **kw)
+
+    def _rule(self, kind, verb, name, exact=False, comment=None, reload=True):
+        args = [kind, verb, name]
+        if exact:
+            args.append("--exact")
+        if comment is not None:
+            args.append(f"--comment={comment}")
+        p = self.cli(*args, reload=reload)
+        assert p.returncode == 0, f"parasol {' '.join(args)}: exit {p.returncode}\n{p.stdout}{p.stderr}"
+        if reload and self.daemon is not None:
+            assert "parasold reloaded" in p.stderr, f"parasol {' '.join(args)} did not reload:\n{p.stderr}"
+        return p
+
+    def deny(self, name, exact=False, comment=None, reload=True):
+        return self._rule("deny", "add", name, exact, comment, reload)
+
+    def allow(self, name, exact=False, comment=None, reload=True):
+        return self._rule("allow", "add", name, exact, comment, reload)
+
+    def deny_rm(self, name, reload=True):
+        return self._rule("deny", "rm", name, reload=reload)
+
+    def allow_rm(self, name, reload=True):
+        return self._rule("allow", "rm", name, reload=reload)
+
+    def feed(self, feed_id, names, category="mining", match=None, reload=True):
+        """A feed read from a local file of names (one per line), declared
+        and fetched into lists.db by parasol-update."""
+        assert self._update is not None, "test bug: Lists without parasol-update"
+        path = os.path.join(self.folder, f"{feed_id}.txt")
+        with open(path, "w") as f:
+            f.write("".join(n + "\n" for n in names))
+        args = ["feeds", "add", feed_id, path, "--format=domains", f"--category={category}"]
+        if match:
+            args.append(f"--match={match}")
+        p = self.cli(*args, reload=reload)
+        assert p.returncode == 0, f"parasol {' '.join(args)}: exit {p.returncode}\n{p.stdout}{p.stderr}"
+        p = self._update()(f"--lists-db={self.db}", f"--control={self.control(reload)}", f"--feed={feed_id}")
+        assert p.returncode == 0, f"parasol-update --feed={feed_id}: exit {p.returncode}\n{p.stdout}{p.stderr}"
+        return p

@@ -592,3 +592,75 @@ def test_hostile_and_wide_rows(parasold_factory, upstream, parasol_cli):
     assert bad["name"] == "x?[2J???.miner.test"
     assert bad["category"] == "cat\x1b]0;pwned\x07"
     assert {r["client"] for r in cli_json(cli, "top", "clients", daemon=d)} == {v6, "192.0.2.1"}
+
+
+# ---------------------------------------------------------------- options
+
+def _blocked_rows(path):
+    c = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return c.execute("SELECT client, name, count FROM blocked ORDER BY id").fetchall()
+    finally:
+        c.close()
+
+
+def test_counters_only_keeps_no_client_rows(parasold_factory, upstream, parasol_cli):
+    """--stats-events=no (privacy): traffic is still counted, blocked lookups
+    are not stored with their client."""
+    cli = parasol_cli
+    d = stats_daemon(parasold_factory, upstream, "--stats-events=no")
+    deny(cli, d, "private-miner.test")
+    for _ in range(3):
+        assert rcode_text(d.ask("pool.private-miner.test", "A", source="127.0.0.2")) == "NOERROR"
+    d.ask("fine.example.test", "A", source="127.0.0.2")
+    st = wait_recorded(cli, d, 4)
+    assert st["blocked"] == 3 and st["total"] == 4, st
+    assert _blocked_rows(d.stats_db) == []
+    assert cli_json(cli, "top", "clients", daemon=d) == []
+
+
+def test_fold_window_starts_new_rows(parasold_factory, upstream, parasol_cli):
+    """Repeats inside --stats-fold-window add to a row; after it, a new row."""
+    cli = parasol_cli
+    d = stats_daemon(parasold_factory, upstream, "--stats-fold-window=1")
+    deny(cli, d, "window-miner.test")
+    d.ask("window-miner.test", "A", source="127.0.0.3")
+    d.ask("window-miner.test", "A", source="127.0.0.3")
+    wait_recorded(cli, d, 2)
+    time.sleep(2.2)
+    d.ask("window-miner.test", "A", source="127.0.0.3")
+    wait_recorded(cli, d, 3)
+    rows = _blocked_rows(d.stats_db)
+    assert [r[2] for r in rows] == [2, 1], rows
+
+
+def test_retention_prunes_old_rows(parasold_factory, upstream, parasol_cli, tmp_path):
+    """Rows older than --stats-retention days are deleted; recent ones stay."""
+    cli = parasol_cli
+    d = stats_daemon(parasold_factory, upstream, "--stats-retention=30")
+    deny(cli, d, "recent-miner.test")
+    d.ask("recent-miner.test", "A", source="127.0.0.4")
+    wait_recorded(cli, d, 1)
+    d.stop()
+    # Plant a row and a minute 40 days old, then start again on the same DB.
+    old = int(time.time()) - 40 * 86400
+    c = sqlite3.connect(d.stats_db)
+    c.execute("INSERT INTO blocked (first, last, count, client, name, qtype, category, feed, rule, action)"
+              " VALUES (?, ?, 5, '127.0.0.5', 'old-miner.test', 1, 'local', 'local', 'old-miner.test', 'null')",
+              (old, old))
+    c.execute("INSERT INTO minutes (minute, total, blocked) VALUES (?, 5, 5)", (old // 60 * 60,))
+    c.commit()
+    c.close()
+    d2 = parasold_factory("--stats-retention=30", f"--stats-db={d.stats_db}",
+                          f"--lists-db={d.lists_db}", upstreams=[upstream])
+    d2.ask("recent-miner.test", "A", source="127.0.0.4")
+    deadline = time.monotonic() + FLUSH_TIMEOUT
+    while time.monotonic() < deadline:
+        names = {r[1] for r in _blocked_rows(d.stats_db)}
+        if "old-miner.test" not in names:
+            break
+        time.sleep(0.25)
+    assert names == {"recent-miner.test"}, names
+    c = sqlite3.connect(f"file:{d.stats_db}?mode=ro", uri=True)
+    assert c.execute("SELECT count(*) FROM minutes WHERE minute < ?", (old + 86400,)).fetchone()[0] == 0
+    c.close()

@@ -285,7 +285,12 @@ bl_stats_fold(struct bl_stats *st, int64_t rowid, uint32_t count,
 	sqlite3_bind_int64(st->fold, 1, rowid);
 	sqlite3_bind_int64(st->fold, 2, count);
 	sqlite3_bind_int64(st->fold, 3, last);
-	return step(st, st->fold, "recording", err, errlen);
+	rc = step(st, st->fold, "recording", err, errlen);
+	if (rc == 0 && sqlite3_changes(st->db) == 0) {
+		snprintf(err, errlen, "row %lld is gone", (long long)rowid);
+		return BL_ENOENT;
+	}
+	return rc;
 }
 
 int

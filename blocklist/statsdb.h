@@ -70,6 +70,7 @@ void bl_stats_rollback(struct bl_stats *st);
  */
 int bl_stats_insert(struct bl_stats *st, const struct bl_stats_event *e,
     int64_t *rowid, char *err, size_t errlen);
+/* BL_ENOENT when the row is gone (pruned): insert a new one instead. */
 int bl_stats_fold(struct bl_stats *st, int64_t rowid, uint32_t count,
     int64_t last, char *err, size_t errlen);
 

@@ -582,6 +582,22 @@ bl_store_commit_status(struct bl_store *st, char *err, size_t errlen)
 	return rc;
 }
 
+int
+bl_store_savepoint(struct bl_store *st, enum bl_savepoint op, char *err,
+    size_t errlen)
+{
+	switch (op) {
+	case BL_SAVEPOINT_BEGIN:
+		return exec(st, "SAVEPOINT feed", "savepoint", err, errlen);
+	case BL_SAVEPOINT_RELEASE:
+		return exec(st, "RELEASE feed", "savepoint", err, errlen);
+	case BL_SAVEPOINT_ROLLBACK:
+	default:
+		return exec(st, "ROLLBACK TO feed; RELEASE feed", "savepoint",
+		    err, errlen);
+	}
+}
+
 void
 bl_store_rollback(struct bl_store *st)
 {

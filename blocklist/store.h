@@ -99,6 +99,14 @@ int bl_store_commit(struct bl_store *st, char *err, size_t errlen);
  * changed, so the daemon has nothing to reload. */
 int bl_store_commit_status(struct bl_store *st, char *err, size_t errlen);
 void bl_store_rollback(struct bl_store *st);
+/* One nested savepoint inside a transaction, to undo one feed's part. */
+enum bl_savepoint {
+	BL_SAVEPOINT_BEGIN,
+	BL_SAVEPOINT_RELEASE,
+	BL_SAVEPOINT_ROLLBACK, /* undo since BEGIN, and release */
+};
+int bl_store_savepoint(struct bl_store *st, enum bl_savepoint op, char *err,
+    size_t errlen);
 /* Insert or update the row; statistics fields included. */
 int bl_store_feed_put(struct bl_store *st, const struct bl_feed_row *f,
     char *err, size_t errlen);

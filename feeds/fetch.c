@@ -70,7 +70,8 @@ read_path(struct feed_fetch *f, const struct feed_fetch_opts *o)
 	size_t got = 0;
 	int fd;
 
-	fd = open(f->url, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO must not hang the run (and its lock). */
+	fd = open(f->url, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &sb) != 0) {
 		snprintf(f->err, sizeof(f->err), "%s: %s", f->url,
 		    strerror(errno));

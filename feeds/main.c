@@ -137,31 +137,38 @@ parse_size(const char *s, size_t *out)
 {
 	char *end;
 	unsigned long long v;
+	unsigned shift = 0;
 
 	errno = 0;
+	if (s[0] == '-')
+		return -1;
 	v = strtoull(s, &end, 10);
 	if (errno != 0 || end == s)
 		return -1;
 	switch (*end) {
 	case 'k':
 	case 'K':
-		v <<= 10;
+		shift = 10;
 		end++;
 		break;
 	case 'm':
 	case 'M':
-		v <<= 20;
+		shift = 20;
 		end++;
 		break;
 	case 'g':
 	case 'G':
-		v <<= 30;
+		shift = 30;
 		end++;
 		break;
 	default:
 		break;
 	}
-	if (*end != '\0' || v == 0 || v > (1ULL << 32))
+	/* Check before shifting, which could wrap. */
+	if (*end != '\0' || v == 0 || v > (1ULL << 32) >> shift)
+		return -1;
+	v <<= shift;
+	if (v > (1ULL << 32))
 		return -1;
 	*out = (size_t)v;
 	return 0;

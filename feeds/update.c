@@ -117,14 +117,17 @@ static void
 url_host(const char *url, char *out, size_t cap)
 {
 	const char *p = strstr(url, "://");
+	const char *at;
 	size_t n = 0;
 
 	out[0] = '\0';
 	if (p == NULL)
 		return;
 	p += 3;
-	if (strcspn(p, "@/") < strlen(p) && p[strcspn(p, "@/")] == '@')
-		p += strcspn(p, "@/") + 1;
+	/* userinfo@ counts only inside the authority. */
+	at = memchr(p, '@', strcspn(p, "/?#"));
+	if (at != NULL)
+		p = at + 1;
 	if (*p == '[')
 		return; /* an IPv6 literal is not a name */
 	while (p[n] != '\0' && p[n] != ':' && p[n] != '/' && p[n] != '?' &&
@@ -181,8 +184,11 @@ make_pins(const struct feed_update_opts *o, const struct job *jobs, size_t n,
 	pins = calloc(n_user + n + 1, sizeof(*pins));
 	if (pins == NULL)
 		return NULL;
-	for (size_t i = 0; i < n_user; i++)
-		pins[k++] = strdup(o->fetch.resolve[i]);
+	for (size_t i = 0; i < n_user; i++) {
+		pins[k] = strdup(o->fetch.resolve[i]);
+		if (pins[k] != NULL)
+			k++;
+	}
 	for (size_t i = 0; o->dns != NULL && i < n; i++) {
 		const char *host = jobs[i].host;
 		char prefix[300], addrs[1024], err[300];
@@ -473,12 +479,12 @@ judge(struct job *j, const struct feed_update_opts *o, struct job *jobs,
 		return;
 	}
 	if (j->row.entry_count > 0 &&
-	    (double)ps.rules <
+	    (double)(ps.rules - g.n_suffixes) <
 		(1.0 - o->max_shrink) * (double)j->row.entry_count) {
 		snprintf(r->error, sizeof(r->error),
 		    "shrank from %lld to %zu rules, more than the %.0f%% "
 		    "allowed (--max-shrink)",
-		    (long long)j->row.entry_count, ps.rules,
+		    (long long)j->row.entry_count, ps.rules - g.n_suffixes,
 		    o->max_shrink * 100);
 		r->outcome = FEED_FAILED;
 		return;
@@ -513,9 +519,19 @@ insert_cb(const char *name, enum bl_kind kind, int subtree, void *arg)
 }
 
 /* Write every feed's row, and the entries of the accepted ones. */
+/* The definition the updater worked from, against the row now. */
 static int
-publish(struct bl_store *st, psl_ctx_t *psl, struct job *jobs, size_t n,
-    int *bumped, char *err, size_t errlen)
+same_definition(const struct bl_feed_row *a, const struct bl_feed_row *b)
+{
+	return strcmp(a->url, b->url) == 0 && strcmp(a->pubkey, b->pubkey) == 0 &&
+	    strcmp(a->format, b->format) == 0 && a->mode == b->mode &&
+	    a->enabled == b->enabled && a->allow_http == b->allow_http;
+}
+
+/* Write every feed's row, and the entries of the accepted ones. */
+static int
+publish(struct bl_store *st, psl_ctx_t *psl, const struct feed_update_opts *o,
+    struct job *jobs, size_t n, int *bumped, char *err, size_t errlen)
 {
 	int64_t now = (int64_t)time(NULL);
 	int changed = 0, rc;
@@ -525,9 +541,28 @@ publish(struct bl_store *st, psl_ctx_t *psl, struct job *jobs, size_t n,
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = &jobs[i];
-		struct bl_feed_row *row = &j->row;
+		struct bl_feed_row *row = &j->row, cur;
 		struct feed_result *r = j->res;
 
+		/* The admin may have changed or removed the feed while we
+		 * fetched: theirs wins, this run's result is void. */
+		rc = bl_store_feed_get(st, row->id, &cur, err, errlen);
+		if (rc == BL_ENOENT) {
+			snprintf(r->error, sizeof(r->error),
+			    "removed while the update ran");
+			r->outcome = FEED_FAILED;
+			r->entries = 0;
+			continue;
+		}
+		if (rc != 0)
+			goto fail;
+		if (!same_definition(row, &cur)) {
+			snprintf(r->error, sizeof(r->error),
+			    "changed while the update ran; run again");
+			r->outcome = FEED_FAILED;
+			j->accepted = 0;
+			*row = cur;
+		}
 		row->last_attempt = now;
 		if (r->outcome == FEED_FAILED) {
 			snprintf(row->last_error, sizeof(row->last_error), "%s",
@@ -552,26 +587,69 @@ publish(struct bl_store *st, psl_ctx_t *psl, struct job *jobs, size_t n,
 			    err, errlen, 0};
 			struct feed_parse_stats ps;
 			enum feed_format fmt;
+			int64_t before = cur.entry_count, after = 0;
 			char perr[300];
 
 			if (feed_format_from_name(row->format, &fmt) != 0)
 				fmt = FEED_FMT_AUTO;
-			rc = bl_store_feed_clear_entries(st, row->id, err,
+			rc = bl_store_savepoint(st, BL_SAVEPOINT_BEGIN, err,
 			    errlen);
+			if (rc == 0)
+				rc = bl_store_feed_clear_entries(st, row->id,
+				    err, errlen);
 			if (rc == 0 &&
 			    feed_parse(j->body->body, j->body->len, fmt,
-				insert_cb, &c, &ps, perr, sizeof(perr)) != 0)
+				insert_cb, &c, &ps, perr, sizeof(perr)) != 0) {
 				rc = c.rc != 0 ? c.rc : BL_ERR;
+				if (c.rc == 0)
+					snprintf(err, errlen, "%s: %s", row->id,
+					    perr);
+			}
 			if (rc == 0)
 				rc = bl_store_feed_count_entries(st, row->id,
-				    &row->entry_count, err, errlen);
+				    &after, err, errlen);
 			if (rc != 0)
 				goto fail;
-			snprintf(row->digest, sizeof(row->digest), "%s",
-			    j->digest);
-			if (j->sig != NULL)
-				row->serial = j->serial;
-			changed = 1;
+			/*
+			 * The judge counted rules as the feed wrote them;
+			 * repeats merge and suffixes drop on the way in. Check
+			 * the shrink guard again on what was stored.
+			 */
+			if (after == 0 ||
+			    (before > 0 &&
+				(double)after <
+				    (1.0 - o->max_shrink) * (double)before)) {
+				rc = bl_store_savepoint(st,
+				    BL_SAVEPOINT_ROLLBACK, err, errlen);
+				if (rc != 0)
+					goto fail;
+				snprintf(r->error, sizeof(r->error),
+				    "would shrink from %lld to %lld entries "
+				    "once repeats and public suffixes are "
+				    "merged, more than --max-shrink allows",
+				    (long long)before, (long long)after);
+				r->outcome = FEED_FAILED;
+				snprintf(row->last_error, sizeof(row->last_error),
+				    "%s", r->error);
+				row->last_success = cur.last_success;
+				snprintf(row->etag, sizeof(row->etag), "%s",
+				    cur.etag);
+				snprintf(row->last_modified,
+				    sizeof(row->last_modified), "%s",
+				    cur.last_modified);
+				row->entry_count = before;
+			} else {
+				rc = bl_store_savepoint(st,
+				    BL_SAVEPOINT_RELEASE, err, errlen);
+				if (rc != 0)
+					goto fail;
+				row->entry_count = after;
+				snprintf(row->digest, sizeof(row->digest), "%s",
+				    j->digest);
+				if (j->sig != NULL)
+					row->serial = j->serial;
+				changed = 1;
+			}
 		}
 		r->entries = row->entry_count;
 		rc = bl_store_feed_put(st, row, err, errlen);
@@ -719,7 +797,15 @@ feed_update_run(const struct feed_update_opts *o, struct feed_run *run,
 		j->res->previous = j->row.entry_count;
 		j->res->entries = j->row.entry_count;
 		j->res->serial = -1;
-		j->res->format = j->row.format;
+		{
+			enum feed_format ff;
+
+			/* A static name: the row is freed before printing. */
+			j->res->format =
+			    feed_format_from_name(j->row.format, &ff) == 0
+			    ? feed_format_name(ff)
+			    : "auto";
+		}
 		url_host(j->row.url, j->host, sizeof(j->host));
 		j->body = &fetches[n_fetch++];
 		j->body->url = j->row.url;
@@ -765,7 +851,7 @@ feed_update_run(const struct feed_update_opts *o, struct feed_run *run,
 		else
 			ok++;
 	}
-	rc = publish(st, psl, jobs, sel.n, &bumped, run->error, sizeof(run->error));
+	rc = publish(st, psl, o, jobs, sel.n, &bumped, run->error, sizeof(run->error));
 	if (rc != 0) {
 		/* Nothing was written: every feed keeps what it had. */
 		for (size_t i = 0; i < sel.n; i++)
@@ -780,6 +866,14 @@ feed_update_run(const struct feed_update_opts *o, struct feed_run *run,
 		rc = control_request(o->control, "reload", 30000,
 		    run->reload_msg, sizeof(run->reload_msg));
 		run->reload = rc == 0 ? 1 : -1;
+	}
+	/* Publishing can still fail a feed (changed meanwhile, shrank). */
+	ok = failed = 0;
+	for (size_t i = 0; i < sel.n; i++) {
+		if (run->results[i].outcome == FEED_FAILED)
+			failed++;
+		else
+			ok++;
 	}
 	if (failed == 0)
 		run->exit_code = FEED_EXIT_OK;

@@ -67,7 +67,7 @@ build(struct policy *p)
 			err2, sizeof(err2)) == 0)
 			p->rc = 0;
 		else if (access(p->path, F_OK) != 0)
-			snprintf(p->err, sizeof(p->err), "%s: %s", p->path,
+			snprintf(p->err, sizeof(p->err), "%.400s: %s", p->path,
 			    strerror(errno));
 	}
 	if (p->rc != 0)

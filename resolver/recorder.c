@@ -184,10 +184,11 @@ write_batch(struct recorder *r, struct bl_stats *db, const struct batch *b,
 		const struct bl_stats_event *e = b->ev[i];
 		struct fold *f = fold_find(r, b->hashes[i], 0);
 
-		if (f != NULL && e->first - f->start < r->o.fold_window_s) {
+		rc = BL_ENOENT;
+		if (f != NULL && e->first - f->start < r->o.fold_window_s)
 			rc = bl_stats_fold(db, f->rowid, e->count, e->last, err,
 			    errlen);
-		} else {
+		if (rc == BL_ENOENT) {
 			int64_t id = 0;
 
 			rc = bl_stats_insert(db, e, &id, err, errlen);

@@ -75,6 +75,11 @@ feeds_add(const struct cli_opts *o, const char *id, const char *src)
 
 	memset(&f, 0, sizeof(f));
 	memset(&old, 0, sizeof(old));
+	if (strcmp(id, "local") == 0) {
+		fprintf(stderr, "parasol: 'local' names the admin's own rules; "
+				"choose another feed id\n");
+		return CLI_USAGE;
+	}
 	if (!valid_word(id, sizeof(f.id) - 1)) {
 		fprintf(stderr, "parasol: feed id '%s': use 1-63 letters, "
 				"digits, '-', '_' or '.'\n",
@@ -175,8 +180,10 @@ feeds_add(const struct cli_opts *o, const char *id, const char *src)
 	if (existed) {
 		/* Status and entries stay; a new source or key starts the
 		 * validators and the rollback counter afresh. */
+		/* A new way to read the same bytes must re-parse them. */
 		same = strcmp(old.url, f.url) == 0 &&
-		    strcmp(old.pubkey, f.pubkey) == 0;
+		    strcmp(old.pubkey, f.pubkey) == 0 &&
+		    strcmp(old.format, f.format) == 0 && old.mode == f.mode;
 		f.entry_count = old.entry_count;
 		f.last_success = old.last_success;
 		f.last_attempt = old.last_attempt;

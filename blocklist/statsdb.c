@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "blocklist/statsdb.h"
+#include "blocklist/store.h"
 
 struct bl_stats {
 	sqlite3 *db;
@@ -370,36 +371,6 @@ check_reader(struct bl_stats *st, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* "file:" URI of path with "?immutable=1"; -1 when it does not fit. */
-static int
-immutable_uri(const char *path, char *uri, size_t cap)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	static const char tail[] = "?immutable=1";
-	size_t n = 5;
-
-	if (cap < n + sizeof(tail))
-		return -1;
-	memcpy(uri, "file:", n);
-	for (const char *p = path; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-		int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("-._~/", c) != NULL;
-
-		if (n + (plain ? 1 : 3) + sizeof(tail) > cap)
-			return -1;
-		if (plain) {
-			uri[n++] = (char)c;
-		} else {
-			uri[n++] = '%';
-			uri[n++] = hex[c >> 4];
-			uri[n++] = hex[c & 15];
-		}
-	}
-	memcpy(uri + n, tail, sizeof(tail));
-	return 0;
-}
-
 int
 bl_stats_open_reader(const char *path, int busy_ms, struct bl_stats **out,
     char *err, size_t errlen)
@@ -419,7 +390,7 @@ bl_stats_open_reader(const char *path, int busy_ms, struct bl_stats **out,
 	snprintf(wal, sizeof(wal), "%s-wal", path);
 	if (stat(wal, &sb) == 0 && sb.st_size > 0)
 		return rc;
-	if (immutable_uri(path, uri, sizeof(uri)) != 0)
+	if (bl_immutable_uri(path, uri, sizeof(uri)) != 0)
 		return rc;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL) {

@@ -219,9 +219,8 @@ fail:
 	return rc;
 }
 
-/* file:PATH?immutable=1, percent-encoding what a URI path cannot hold. */
-static int
-immutable_uri(const char *path, char *uri, size_t cap)
+int
+bl_immutable_uri(const char *path, char *uri, size_t cap)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	static const char tail[] = "?immutable=1";
@@ -277,7 +276,7 @@ bl_store_open(const char *path, enum bl_store_mode mode, int busy_timeout_ms,
 	 */
 	snprintf(wal, sizeof(wal), "%.4000s-wal", path);
 	if ((stat(wal, &sb) == 0 && sb.st_size > 0) ||
-	    immutable_uri(path, uri, sizeof(uri)) != 0)
+	    bl_immutable_uri(path, uri, sizeof(uri)) != 0)
 		return rc;
 	return open_db(uri, path, 1, mode, busy_timeout_ms, out, err, errlen) ==
 		0

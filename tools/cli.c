@@ -27,12 +27,13 @@ print_json(json_t *j)
 	json_decref(j);
 }
 
-static int
-open_store(const struct cli_opts *o, int write, struct bl_store **st)
+int
+cli_open_lists(const struct cli_opts *o, enum bl_store_mode mode,
+    struct bl_store **st)
 {
 	char err[512];
-	int rc = bl_store_open(o->lists_db, write ? BL_STORE_CREATE : BL_STORE_RO,
-	    CLI_BUSY_MS, st, err, sizeof(err));
+	int rc = bl_store_open(o->lists_db, mode, CLI_BUSY_MS, st, err,
+	    sizeof(err));
 
 	if (rc == 0)
 		return 0;
@@ -80,7 +81,7 @@ cli_check(const struct cli_opts *o, int argc, char **argv)
 	}
 	if (normalise_arg(argv[0], name) != 0)
 		return CLI_USAGE;
-	if (open_store(o, 0, &st) != 0)
+	if (cli_open_lists(o, BL_STORE_RO, &st) != 0)
 		return CLI_DB;
 	rc = bl_store_load_for(st, name, &snap, err, sizeof(err));
 	bl_store_close(st);
@@ -191,7 +192,7 @@ cli_rules(const struct cli_opts *o, int allow, int argc, char **argv)
 
 		if (argc != 1)
 			goto usage;
-		if (open_store(o, 0, &st) != 0)
+		if (cli_open_lists(o, BL_STORE_RO, &st) != 0)
 			return CLI_DB;
 		if (o->json)
 			c.arr = json_array();
@@ -213,7 +214,7 @@ cli_rules(const struct cli_opts *o, int allow, int argc, char **argv)
 	if (normalise_arg(argv[1], name) != 0)
 		return CLI_USAGE;
 	if (strcmp(argv[0], "add") == 0) {
-		if (open_store(o, 1, &st) != 0)
+		if (cli_open_lists(o, BL_STORE_CREATE, &st) != 0)
 			return CLI_DB;
 		rc = bl_store_local_add(st, name, kind,
 		    o->exact ? BL_EXACT : BL_SUBTREE, o->comment, err,
@@ -226,7 +227,7 @@ cli_rules(const struct cli_opts *o, int allow, int argc, char **argv)
 		printf("%s %s%s\n", verb, name,
 		    o->exact ? " (this name only)" : " (and everything under it)");
 	} else if (strcmp(argv[0], "rm") == 0) {
-		if (open_store(o, 1, &st) != 0)
+		if (cli_open_lists(o, BL_STORE_CREATE, &st) != 0)
 			return CLI_DB;
 		rc = bl_store_local_rm(st, name, kind, err, sizeof(err));
 		bl_store_close(st);

@@ -6,6 +6,8 @@
 #ifndef TOOLS_CLI_H
 #define TOOLS_CLI_H
 
+#include "blocklist/store.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +39,10 @@ struct cli_opts {
 	const char *limit;
 	int follow;
 };
+
+/* Open lists.db, printing what is wrong for a person; 0 or -1. */
+int cli_open_lists(const struct cli_opts *o, enum bl_store_mode mode,
+    struct bl_store **st);
 
 int cli_check(const struct cli_opts *o, int argc, char **argv);
 int cli_rules(const struct cli_opts *o, int allow, int argc, char **argv);

@@ -14,30 +14,6 @@
 #include "feeds/parse.h"
 #include "tools/cli.h"
 
-#define CLI_BUSY_MS 5000
-
-static int
-open_rw(const struct cli_opts *o, int create, struct bl_store **st)
-{
-	char err[512];
-	int rc = bl_store_open(o->lists_db,
-	    create ? BL_STORE_CREATE : BL_STORE_RW, CLI_BUSY_MS, st, err,
-	    sizeof(err));
-
-	if (rc == 0)
-		return 0;
-	if (rc == BL_ENOENT)
-		fprintf(stderr, "parasol: %s: no such database (set --lists-db, "
-				"or start parasold once to create it)\n",
-		    o->lists_db);
-	else if (rc == BL_EBUSY)
-		fprintf(stderr, "parasol: %s is locked by another writer; try "
-				"again\n",
-		    o->lists_db);
-	else
-		fprintf(stderr, "parasol: %s\n", err);
-	return -1;
-}
 
 /* Feed ids and categories: short words that are safe in logs and EDE. */
 static int
@@ -109,7 +85,7 @@ feeds_add(const struct cli_opts *o, const char *id, const char *src)
 		    strlen(o->pubkey) >= sizeof(f.pubkey) ? "too long" : err);
 		return CLI_USAGE;
 	}
-	if (open_rw(o, 1, &st) != 0)
+	if (cli_open_lists(o, BL_STORE_CREATE, &st) != 0)
 		return CLI_DB;
 	rc = bl_store_feed_get(st, id, &old, err, sizeof(err));
 	existed = rc == 0;
@@ -309,15 +285,8 @@ cli_feeds(const struct cli_opts *o, int argc, char **argv)
 
 		if (argc != 1)
 			goto usage;
-		rc = bl_store_open(o->lists_db, BL_STORE_RO, CLI_BUSY_MS, &st,
-		    err, sizeof(err));
-		if (rc != 0) {
-			fprintf(stderr, "parasol: %s%s\n", err,
-			    rc == BL_ENOENT ? " (set --lists-db, or start "
-					      "parasold once to create it)"
-					    : "");
+		if (cli_open_lists(o, BL_STORE_RO, &st) != 0)
 			return CLI_DB;
-		}
 		if (o->json)
 			c.arr = json_array();
 		rc = bl_store_feed_list(st, ls_cb, &c, err, sizeof(err));
@@ -349,7 +318,7 @@ cli_feeds(const struct cli_opts *o, int argc, char **argv)
 			     strcmp(argv[0], "enable") != 0 &&
 			     strcmp(argv[0], "disable") != 0))
 		goto usage;
-	if (open_rw(o, 0, &st) != 0)
+	if (cli_open_lists(o, BL_STORE_RW, &st) != 0)
 		return CLI_DB;
 	if (strcmp(argv[0], "rm") == 0)
 		rc = bl_store_feed_rm(st, argv[1], err, sizeof(err));

@@ -138,6 +138,7 @@ P_ARGS=(--listen="127.0.0.1:$PPORT" --upstream="127.0.0.1:$UPORT"
 P_HELP=$("$PARASOLD" --help 2>&1 || true)
 [[ $P_HELP == *--lists-db=* ]] && P_ARGS+=(--lists-db="$TMP/lists.db")
 [[ $P_HELP == *--control=* ]] && P_ARGS+=(--control="$TMP/parasold.sock")
+[[ $P_HELP == *--stats-db=* ]] && P_ARGS+=(--stats-db="$TMP/stats.db")
 log "parasold ${P_ARGS[*]}"
 taskset -c "$SERVER_CPU" "$PARASOLD" "${P_ARGS[@]}" 2>"$TMP/parasold.log" &
 P_PID=$!

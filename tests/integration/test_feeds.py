@@ -795,3 +795,22 @@ def test_re_adding_a_feed_keeps_what_is_not_said(lab, minisign_key):
     row = lab.ls()["keep"]
     assert row["signed"] is False and row["category"] == "mining" and row["match"] == "exact", row
     assert "no longer signed" in p.stderr, p.stderr
+
+
+def test_feed_host_resolved_at_the_configured_upstream(lab, upstream, tmp_path):
+    """With parasold's config file (-c), feed hosts are looked up directly at
+    its upstream servers, not through the system resolver (which may be
+    parasold itself)."""
+    nginx = lab.nginx
+    nginx.put("dns/hosts.txt", lab.src(LIST_OTHER))
+    lab.add("viadns", nginx.url("dns/hosts.txt"))
+    upstream.set(nginx.host, records={"A": ["127.0.0.1"]})
+    conf = tmp_path / "parasold.conf"
+    conf.write_text(f"# parasold's config, shared with parasol-update\nupstream = {upstream.hostport}\n")
+    # No --resolve pins: the name is only known to the fake upstream.
+    p = lab._update(f"-c{conf}", f"--lists-db={lab.db}", f"--ca-file={lab.pki.ca_cert}",
+                    "--no-reload", "--json", "--feed=viadns")
+    assert p.returncode == 0, rc_msg(p)
+    assert feed_result(p, "viadns")["status"] == "updated"
+    assert upstream.queries(nginx.host, "A"), "the feed host was not looked up at the configured upstream"
+    assert lab.ls()["viadns"]["entries"] == 313

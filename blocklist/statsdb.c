@@ -6,8 +6,8 @@
 
 #include <sqlite3.h>
 
+#include "blocklist/db.h"
 #include "blocklist/statsdb.h"
-#include "blocklist/store.h"
 
 struct bl_stats {
 	sqlite3 *db;
@@ -51,26 +51,6 @@ static const char *const migrations[] = {
 
 #define N_MIGRATIONS (int)(sizeof(migrations) / sizeof(migrations[0]))
 
-static int
-translate(sqlite3 *db, int rc, const char *what, char *err, size_t errlen)
-{
-	snprintf(err, errlen, "%s: %s", what,
-	    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-	switch (rc & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return BL_EBUSY;
-	case SQLITE_NOTADB:
-	case SQLITE_CORRUPT:
-		return BL_ECORRUPT;
-	case SQLITE_CANTOPEN:
-		return BL_ENOENT;
-	case SQLITE_NOMEM:
-		return BL_ENOMEM;
-	default:
-		return BL_ERR;
-	}
-}
 
 static int
 exec(struct bl_stats *st, const char *sql, const char *what, char *err,
@@ -78,7 +58,7 @@ exec(struct bl_stats *st, const char *sql, const char *what, char *err,
 {
 	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : translate(st->db, rc, what, err, errlen);
+	return rc == SQLITE_OK ? 0 : bl_db_error(st->db, rc, what, err, errlen);
 }
 
 static int
@@ -88,13 +68,13 @@ user_version(struct bl_stats *st, int *v, char *err, size_t errlen)
 	int rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
 
 	if (rc != SQLITE_OK)
-		return translate(st->db, rc, "reading schema version", err,
+		return bl_db_error(st->db, rc, "reading schema version", err,
 		    errlen);
 	rc = sqlite3_step(s);
 	*v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 0
-				: translate(st->db, rc, "reading schema version",
+				: bl_db_error(st->db, rc, "reading schema version",
 				      err, errlen);
 }
 
@@ -143,9 +123,11 @@ bl_stats_open(const char *path, int write, int busy_ms, struct bl_stats **out,
 		snprintf(err, errlen, "out of memory");
 		return BL_ENOMEM;
 	}
+	if (write)
+		bl_db_make_parent(path);
 	rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		rc = translate(st->db, rc, path, err, errlen);
+		rc = bl_db_error(st->db, rc, path, err, errlen);
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, busy_ms);
@@ -230,7 +212,7 @@ prepare(struct bl_stats *st, sqlite3_stmt **s, const char *sql,
 		return 0;
 	rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s,
 	    NULL);
-	return rc == SQLITE_OK ? 0 : translate(st->db, rc, what, err, errlen);
+	return rc == SQLITE_OK ? 0 : bl_db_error(st->db, rc, what, err, errlen);
 }
 
 static int
@@ -241,7 +223,7 @@ step(struct bl_stats *st, sqlite3_stmt *s, const char *what, char *err,
 
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? 0 : translate(st->db, rc, what, err, errlen);
+	return rc == SQLITE_DONE ? 0 : bl_db_error(st->db, rc, what, err, errlen);
 }
 
 int
@@ -390,7 +372,7 @@ bl_stats_open_reader(const char *path, int busy_ms, struct bl_stats **out,
 	snprintf(wal, sizeof(wal), "%s-wal", path);
 	if (stat(wal, &sb) == 0 && sb.st_size > 0)
 		return rc;
-	if (bl_immutable_uri(path, uri, sizeof(uri)) != 0)
+	if (bl_db_immutable_uri(path, uri, sizeof(uri)) != 0)
 		return rc;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL) {
@@ -400,7 +382,7 @@ bl_stats_open_reader(const char *path, int busy_ms, struct bl_stats **out,
 	rc = sqlite3_open_v2(uri, &st->db,
 	    SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		rc = translate(st->db, rc, path, err, errlen);
+		rc = bl_db_error(st->db, rc, path, err, errlen);
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, busy_ms);
@@ -426,7 +408,7 @@ bl_stats_select(struct bl_stats *st, const char *sql,
 
 	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 	if (rc != SQLITE_OK)
-		return translate(st->db, rc, "reading stats", err, errlen);
+		return bl_db_error(st->db, rc, "reading stats", err, errlen);
 	for (int i = 0; params != NULL && params[i] != NULL; i++) {
 		const char *p = params[i];
 
@@ -452,6 +434,6 @@ bl_stats_select(struct bl_stats *st, const char *sql,
 	}
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0
-				 : translate(st->db, rc, "reading stats", err,
+				 : bl_db_error(st->db, rc, "reading stats", err,
 				       errlen);
 }

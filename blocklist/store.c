@@ -8,6 +8,7 @@
 
 #include <sqlite3.h>
 
+#include "blocklist/db.h"
 #include "blocklist/name.h"
 #include "blocklist/store.h"
 
@@ -72,28 +73,6 @@ bl_mode_name(enum bl_match_mode m)
 	return m == BL_EXACT ? "exact" : "subtree";
 }
 
-static int
-translate(sqlite3 *db, int rc, const char *what, char *err, size_t errlen)
-{
-	int code = rc & 0xff;
-
-	snprintf(err, errlen, "%s: %s", what,
-	    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-	switch (code) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return BL_EBUSY;
-	case SQLITE_NOTADB:
-	case SQLITE_CORRUPT:
-		return BL_ECORRUPT;
-	case SQLITE_CANTOPEN:
-		return BL_ENOENT;
-	case SQLITE_NOMEM:
-		return BL_ENOMEM;
-	default:
-		return BL_ERR;
-	}
-}
 
 static int
 exec(struct bl_store *st, const char *sql, const char *what, char *err,
@@ -101,7 +80,7 @@ exec(struct bl_store *st, const char *sql, const char *what, char *err,
 {
 	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : translate(st->db, rc, what, err, errlen);
+	return rc == SQLITE_OK ? 0 : bl_db_error(st->db, rc, what, err, errlen);
 }
 
 static int
@@ -112,14 +91,14 @@ migrate(struct bl_store *st, char *err, size_t errlen)
 
 	rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
 	if (rc != SQLITE_OK)
-		return translate(st->db, rc, "reading schema version", err,
+		return bl_db_error(st->db, rc, "reading schema version", err,
 		    errlen);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		version = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW)
-		return translate(st->db, rc, "reading schema version", err,
+		return bl_db_error(st->db, rc, "reading schema version", err,
 		    errlen);
 	if (version > N_MIGRATIONS) {
 		snprintf(err, errlen,
@@ -168,7 +147,7 @@ open_db(const char *name, const char *path, int uri,
 		flags |= SQLITE_OPEN_URI;
 	rc = sqlite3_open_v2(name, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		rc = translate(st->db, rc, path, err, errlen);
+		rc = bl_db_error(st->db, rc, path, err, errlen);
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, busy_timeout_ms);
@@ -199,7 +178,7 @@ open_db(const char *name, const char *path, int uri,
 			sqlite3_finalize(s);
 		}
 		if (v < 0) {
-			rc = translate(st->db, rc, path, err, errlen);
+			rc = bl_db_error(st->db, rc, path, err, errlen);
 			goto fail;
 		}
 		if (v != N_MIGRATIONS) {
@@ -219,34 +198,6 @@ fail:
 	return rc;
 }
 
-int
-bl_immutable_uri(const char *path, char *uri, size_t cap)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	static const char tail[] = "?immutable=1";
-	size_t n = 5;
-
-	if (cap < n + sizeof(tail))
-		return -1;
-	memcpy(uri, "file:", n);
-	for (const char *p = path; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-		int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("-._~/", c) != NULL;
-
-		if (n + (plain ? 1 : 3) + sizeof(tail) > cap)
-			return -1;
-		if (plain) {
-			uri[n++] = (char)c;
-		} else {
-			uri[n++] = '%';
-			uri[n++] = hex[c >> 4];
-			uri[n++] = hex[c & 15];
-		}
-	}
-	memcpy(uri + n, tail, sizeof(tail));
-	return 0;
-}
 
 int
 bl_store_open(const char *path, enum bl_store_mode mode, int busy_timeout_ms,
@@ -265,6 +216,8 @@ bl_store_open(const char *path, enum bl_store_mode mode, int busy_timeout_ms,
 		    mode == BL_STORE_RO ? "read" : "write", strerror(errno));
 		return BL_ERR;
 	}
+	if (mode == BL_STORE_CREATE)
+		bl_db_make_parent(path);
 	rc = open_db(path, path, 0, mode, busy_timeout_ms, out, err, errlen);
 	if (rc == 0 || mode != BL_STORE_RO || rc == BL_ECORRUPT ||
 	    rc == BL_ESCHEMA || rc == BL_ENOENT)
@@ -276,7 +229,7 @@ bl_store_open(const char *path, enum bl_store_mode mode, int busy_timeout_ms,
 	 */
 	snprintf(wal, sizeof(wal), "%.4000s-wal", path);
 	if ((stat(wal, &sb) == 0 && sb.st_size > 0) ||
-	    bl_immutable_uri(path, uri, sizeof(uri)) != 0)
+	    bl_db_immutable_uri(path, uri, sizeof(uri)) != 0)
 		return rc;
 	return open_db(uri, path, 1, mode, busy_timeout_ms, out, err, errlen) ==
 		0
@@ -304,7 +257,7 @@ query_int(struct bl_store *st, const char *sql, int64_t *v, const char *what,
 	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 
 	if (rc != SQLITE_OK)
-		return translate(st->db, rc, what, err, errlen);
+		return bl_db_error(st->db, rc, what, err, errlen);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*v = sqlite3_column_int64(s, 0);
@@ -314,7 +267,7 @@ query_int(struct bl_store *st, const char *sql, int64_t *v, const char *what,
 		rc = SQLITE_OK;
 	}
 	sqlite3_finalize(s);
-	return rc == SQLITE_OK ? 0 : translate(st->db, rc, what, err, errlen);
+	return rc == SQLITE_OK ? 0 : bl_db_error(st->db, rc, what, err, errlen);
 }
 
 int
@@ -424,7 +377,7 @@ load_rows(struct bl_store *st, sqlite3_stmt *s, struct bl_builder *b,
 		}
 	}
 	return rc == SQLITE_DONE ? 0
-				 : translate(st->db, rc, "reading rules", err, errlen);
+				 : bl_db_error(st->db, rc, "reading rules", err, errlen);
 }
 
 static int
@@ -462,7 +415,7 @@ load(struct bl_store *st, const char *name, struct bl_snapshot **out,
 	    "SELECT id, category FROM feeds WHERE enabled ORDER BY added, id",
 	    -1, &s, NULL);
 	if (rc != SQLITE_OK) {
-		rc = translate(st->db, rc, "reading feeds", err, errlen);
+		rc = bl_db_error(st->db, rc, "reading feeds", err, errlen);
 		goto out;
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -487,7 +440,7 @@ load(struct bl_store *st, const char *name, struct bl_snapshot **out,
 		n_ids++;
 	}
 	if (rc != SQLITE_DONE) {
-		rc = translate(st->db, rc, "reading feeds", err, errlen);
+		rc = bl_db_error(st->db, rc, "reading feeds", err, errlen);
 		goto out;
 	}
 	sqlite3_finalize(s);
@@ -502,7 +455,7 @@ load(struct bl_store *st, const char *name, struct bl_snapshot **out,
 	    name != NULL ? " WHERE name IN (SELECT s FROM sfx)" : "");
 	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 	if (rc != SQLITE_OK) {
-		rc = translate(st->db, rc, "reading rules", err, errlen);
+		rc = bl_db_error(st->db, rc, "reading rules", err, errlen);
 		goto out;
 	}
 	if (name != NULL)
@@ -611,7 +564,7 @@ step_done(struct bl_store *st, sqlite3_stmt *s, const char *what, char *err,
 	int rc = sqlite3_step(s);
 
 	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : translate(st->db, rc, what, err, errlen);
+	return rc == SQLITE_DONE ? 0 : bl_db_error(st->db, rc, what, err, errlen);
 }
 
 int
@@ -630,7 +583,7 @@ bl_store_local_add(struct bl_store *st, const char *name, enum bl_kind kind,
 	    " SET match = ?3, comment = ?4, added = unixepoch()",
 	    -1, &s, NULL);
 	if (rc != SQLITE_OK) {
-		rc = translate(st->db, rc, "adding rule", err, errlen);
+		rc = bl_db_error(st->db, rc, "adding rule", err, errlen);
 		bl_store_rollback(st);
 		return rc;
 	}
@@ -661,7 +614,7 @@ bl_store_local_rm(struct bl_store *st, const char *name, enum bl_kind kind,
 	    "DELETE FROM local_rules WHERE name = ?1 AND kind = ?2", -1, &s,
 	    NULL);
 	if (rc != SQLITE_OK) {
-		rc = translate(st->db, rc, "removing rule", err, errlen);
+		rc = bl_db_error(st->db, rc, "removing rule", err, errlen);
 		bl_store_rollback(st);
 		return rc;
 	}
@@ -698,7 +651,7 @@ bl_store_local_list(struct bl_store *st, enum bl_kind kind, bl_local_cb cb,
 	    " WHERE kind = ?1 ORDER BY name",
 	    -1, &s, NULL);
 	if (rc != SQLITE_OK)
-		return translate(st->db, rc, "listing rules", err, errlen);
+		return bl_db_error(st->db, rc, "listing rules", err, errlen);
 	sqlite3_bind_text(s, 1, bl_kind_name(kind), -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct bl_local_rule r;
@@ -716,7 +669,7 @@ bl_store_local_list(struct bl_store *st, enum bl_kind kind, bl_local_cb cb,
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return translate(st->db, rc, "listing rules", err, errlen);
+		return bl_db_error(st->db, rc, "listing rules", err, errlen);
 	return 0;
 }
 
@@ -762,7 +715,7 @@ bl_store_feed_get(struct bl_store *st, const char *id, struct bl_feed_row *out,
 	    feed_columns);
 	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 	if (rc != SQLITE_OK)
-		return translate(st->db, rc, "reading feed", err, errlen);
+		return bl_db_error(st->db, rc, "reading feed", err, errlen);
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -772,7 +725,7 @@ bl_store_feed_get(struct bl_store *st, const char *id, struct bl_feed_row *out,
 		snprintf(err, errlen, "no feed '%s'", id);
 		rc = BL_ENOENT;
 	} else {
-		rc = translate(st->db, rc, "reading feed", err, errlen);
+		rc = bl_db_error(st->db, rc, "reading feed", err, errlen);
 	}
 	sqlite3_finalize(s);
 	return rc;
@@ -790,7 +743,7 @@ bl_store_feed_list(struct bl_store *st, bl_feed_cb cb, void *arg, char *err,
 	    feed_columns);
 	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 	if (rc != SQLITE_OK)
-		return translate(st->db, rc, "listing feeds", err, errlen);
+		return bl_db_error(st->db, rc, "listing feeds", err, errlen);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct bl_feed_row f;
 
@@ -800,7 +753,7 @@ bl_store_feed_list(struct bl_store *st, bl_feed_cb cb, void *arg, char *err,
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return translate(st->db, rc, "listing feeds", err, errlen);
+		return bl_db_error(st->db, rc, "listing feeds", err, errlen);
 	return 0;
 }
 
@@ -832,7 +785,7 @@ bl_store_feed_put(struct bl_store *st, const struct bl_feed_row *f,
 	    " last_error = ?14, entry_count = ?15, serial = ?16",
 	    -1, &s, NULL);
 	if (rc != SQLITE_OK)
-		return translate(st->db, rc, "saving feed", err, errlen);
+		return bl_db_error(st->db, rc, "saving feed", err, errlen);
 	sqlite3_bind_text(s, 1, f->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, f->url, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, f->format[0] ? f->format : "auto", -1,
@@ -865,7 +818,7 @@ bl_store_feed_clear_entries(struct bl_store *st, const char *id, char *err,
 	    -1, &s, NULL);
 
 	if (rc != SQLITE_OK)
-		return translate(st->db, rc, "clearing entries", err, errlen);
+		return bl_db_error(st->db, rc, "clearing entries", err, errlen);
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	return step_done(st, s, "clearing entries", err, errlen);
 }
@@ -884,7 +837,7 @@ bl_store_feed_add_entry(struct bl_store *st, const char *id, const char *name,
 		    " WHERE excluded.match = 'subtree'",
 		    -1, &st->add_entry, NULL);
 		if (rc != SQLITE_OK)
-			return translate(st->db, rc, "adding entry", err, errlen);
+			return bl_db_error(st->db, rc, "adding entry", err, errlen);
 	}
 	sqlite3_bind_text(st->add_entry, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st->add_entry, 2, name, -1, SQLITE_STATIC);
@@ -895,7 +848,7 @@ bl_store_feed_add_entry(struct bl_store *st, const char *id, const char *name,
 	rc = sqlite3_step(st->add_entry);
 	sqlite3_reset(st->add_entry);
 	return rc == SQLITE_DONE ? 0
-				 : translate(st->db, rc, "adding entry", err, errlen);
+				 : bl_db_error(st->db, rc, "adding entry", err, errlen);
 }
 
 int
@@ -907,13 +860,13 @@ bl_store_feed_count_entries(struct bl_store *st, const char *id, int64_t *n,
 	    "SELECT count(*) FROM entries WHERE feed = ?1", -1, &s, NULL);
 
 	if (rc != SQLITE_OK)
-		return translate(st->db, rc, "counting entries", err, errlen);
+		return bl_db_error(st->db, rc, "counting entries", err, errlen);
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	*n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 0
-				: translate(st->db, rc, "counting entries", err, errlen);
+				: bl_db_error(st->db, rc, "counting entries", err, errlen);
 }
 
 /* One statement on one feed row in its own transaction, bumping the
@@ -930,7 +883,7 @@ feed_change(struct bl_store *st, const char *sql, const char *id, int arg,
 		return rc;
 	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
 	if (rc != SQLITE_OK) {
-		rc = translate(st->db, rc, what, err, errlen);
+		rc = bl_db_error(st->db, rc, what, err, errlen);
 		bl_store_rollback(st);
 		return rc;
 	}

@@ -125,13 +125,6 @@ int bl_store_feed_rm(struct bl_store *st, const char *id, char *err,
 int bl_store_feed_enable(struct bl_store *st, const char *id, int enabled,
     char *err, size_t errlen);
 
-/*
- * "file:PATH?immutable=1", percent-encoding what a URI path cannot hold:
- * how a reader that may not create the WAL index opens a database whose
- * WAL is empty. Returns 0, or -1 when it does not fit in cap.
- */
-int bl_immutable_uri(const char *path, char *uri, size_t cap);
-
 const char *bl_kind_name(enum bl_kind k);
 const char *bl_mode_name(enum bl_match_mode m);
 

@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,23 +23,6 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* mkdir -p for the database's folder, so a first start just works. */
-static void
-make_parent(const char *path)
-{
-	char dir[PATH_MAX];
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-			return;
-		*p = '/';
-	}
 }
 
 /* Runs on a worker thread: no libuv calls, no daemon state. */
@@ -256,7 +238,6 @@ policy_init(struct policy *p, struct daemon *d)
 	p->seed = d->cfg.seed_defaults;
 	p->force = 1;
 	p->create = 1;
-	make_parent(p->path);
 	build(p);
 	if (apply(p, msg, sizeof(msg)) != 0) {
 		log_err("cannot load the blocklist from %s", d->cfg.lists_db);

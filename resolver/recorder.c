@@ -1,12 +1,9 @@
 #include <arpa/inet.h>
-#include <errno.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -395,23 +392,6 @@ timer_cb(uv_timer_t *t)
 	flush(t->data);
 }
 
-/* mkdir -p for the database's folder, so a first start just works. */
-static void
-make_parent(const char *path)
-{
-	char dir[PATH_MAX];
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	for (char *p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-			return;
-		*p = '/';
-	}
-}
-
 struct recorder *
 recorder_new(uv_loop_t *loop, const struct recorder_opts *o, char *err,
     size_t errlen)
@@ -426,7 +406,6 @@ recorder_new(uv_loop_t *loop, const struct recorder_opts *o, char *err,
 	r->o = *o;
 	snprintf(r->path, sizeof(r->path), "%s", o->path);
 	r->o.path = r->path;
-	make_parent(r->path);
 	if (r->o.max_keys < 16)
 		r->o.max_keys = 16;
 	r->cap = 1;

@@ -17,6 +17,8 @@ enum cfg_type {
 	CFG_LOGLEVEL,
 	CFG_SINKHOLE,
 	CFG_BOOL,
+	CFG_CHOICE, /* one of choices ("a|b|c"), stored as its index */
+	CFG_NAME,   /* a short string, may be empty */
 };
 
 struct cfg_key {
@@ -86,9 +88,55 @@ static const struct cfg_key keys[] = {
 	    "share one row"},
 	{"stats-events", CFG_BOOL, F(stats_events), 0, 0, 0, "yes",
 	    "record each blocked lookup with its client (no: counters only)"},
+	{"ratelimit", CFG_UINT, F(ratelimit), 0, 0, 1000000, "200",
+	    "queries per second per client address (0: no limit)"},
+	{"ratelimit-burst", CFG_UINT, F(ratelimit_burst), 0, 1, 1000000,
+	    "1000", "queries a client address may send at once"},
+	{"ratelimit-prefix", CFG_UINT, F(ratelimit_prefix), 0, 0, 1000000,
+	    "2000", "queries per second per client network (0: no limit)"},
+	{"ratelimit-prefix-burst", CFG_UINT, F(ratelimit_prefix_burst), 0, 1,
+	    1000000, "5000", "queries a client network may send at once"},
+	{"ratelimit-v4-prefix", CFG_UINT, F(ratelimit_v4_prefix), 0, 8, 32,
+	    "24", "IPv4 prefix length of a client network"},
+	{"ratelimit-v6-prefix", CFG_UINT, F(ratelimit_v6_prefix), 0, 16, 128,
+	    "56", "IPv6 prefix length of a client network"},
+	{"ratelimit-action", CFG_CHOICE, F(ratelimit_action), 0, 0, 0,
+	    "refuse", "over the limit: refuse (REFUSED, EDE 18) or drop"},
+	{"ratelimit-exempt", CFG_NETS, F(ratelimit_exempt),
+	    F(n_ratelimit_exempt), 0, 0, "127.0.0.0/8,::1/128",
+	    "client network never rate limited (repeatable; none: no "
+	    "exemption)"},
+	{"ratelimit-slots", CFG_UINT, F(ratelimit_slots), 0, 64, 16777216,
+	    "65536", "rate-limit buckets kept, 32 bytes each"},
+	{"tcp-max-per-client", CFG_UINT, F(tcp_max_per_client), 0, 1, 65536,
+	    "32", "most TCP connections from one client address"},
+	{"tcp-first-timeout", CFG_UINT, F(tcp_first_timeout), 0, 100, 600000,
+	    "3000", "close a new TCP connection without a complete query after, "
+	    "ms"},
+	{"max-pending", CFG_UINT, F(max_pending), 0, 16, 1000000, "4096",
+	    "most distinct questions waiting for upstreams at once"},
+	{"shutdown-timeout", CFG_UINT, F(shutdown_timeout), 0, 0, 60000,
+	    "2000", "on SIGTERM, wait this long for queries in flight, ms"},
+	{"user", CFG_NAME, F(user), 0, 0, CONFIG_NAME_MAX, "",
+	    "when started as root, run as this user after binding (root: "
+	    "stay root)"},
+	{"fail-mode", CFG_CHOICE, F(fail_mode), 0, 0, 0, "closed",
+	    "no blocklist loaded yet: closed (SERVFAIL) or open (forward "
+	    "unfiltered)"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* The values of a CFG_CHOICE key, in the order of their numbers. */
+static const char *
+choices_of(const struct cfg_key *k)
+{
+	if (k->off == F(ratelimit_action))
+		return "refuse|drop";
+	if (k->off == F(fail_mode))
+		return "closed|open";
+	return "";
+}
 
 static const struct cfg_key *
 find_key(const char *name, size_t len)
@@ -214,6 +262,10 @@ set_value(struct config *cfg, const struct cfg_key *k, const char *v,
 		size_t *n = (size_t *)(base + k->count_off);
 		struct addr_net *a = (struct addr_net *)(base + k->off);
 
+		/* "none": the empty list (a list key's first value from a
+		 * source has already cleared the defaults). */
+		if (strcmp(v, "none") == 0)
+			return 0;
 		if (*n >= CONFIG_MAX_NETS) {
 			snprintf(err, errlen, "%s: more than %d networks",
 			    k->name, CONFIG_MAX_NETS);
@@ -275,6 +327,31 @@ set_value(struct config *cfg, const struct cfg_key *k, const char *v,
 			return -1;
 		}
 		return 0;
+	case CFG_CHOICE: {
+		const char *c = choices_of(k);
+		size_t vl = strlen(v);
+
+		for (int i = 0; c != NULL && *c != '\0'; i++) {
+			size_t cl = strcspn(c, "|");
+
+			if (cl == vl && vl > 0 && strncmp(c, v, vl) == 0) {
+				*(int *)(base + k->off) = i;
+				return 0;
+			}
+			c += cl + (c[cl] == '|');
+		}
+		snprintf(err, errlen, "%s: '%s' is not one of %s", k->name, v,
+		    choices_of(k));
+		return -1;
+	}
+	case CFG_NAME:
+		if (strlen(v) >= k->max) {
+			snprintf(err, errlen, "%s: longer than %llu characters",
+			    k->name, (unsigned long long)k->max - 1);
+			return -1;
+		}
+		snprintf(base + k->off, k->max, "%s", v);
+		return 0;
 	case CFG_LOGLEVEL: {
 		int lvl = log_level_parse(v);
 
@@ -304,7 +381,7 @@ clear_list(struct config *cfg, const struct cfg_key *k)
 }
 
 static int
-apply_defaults(struct config *cfg, int lists_only)
+apply_defaults(struct config *cfg)
 {
 	char err[256];
 
@@ -314,21 +391,27 @@ apply_defaults(struct config *cfg, int lists_only)
 		if (is_list(k)) {
 			char buf[512], *save = NULL, *tok;
 
-			if (!lists_only ||
-			    *(size_t *)((char *)cfg + k->count_off) != 0)
-				continue;
 			snprintf(buf, sizeof(buf), "%s", k->def);
 			for (tok = strtok_r(buf, ",", &save); tok != NULL;
 			     tok = strtok_r(NULL, ",", &save)) {
 				if (set_value(cfg, k, tok, err, sizeof(err)))
 					return -1;
 			}
-		} else if (!lists_only) {
-			if (set_value(cfg, k, k->def, err, sizeof(err)) != 0)
-				return -1;
+		} else if (set_value(cfg, k, k->def, err, sizeof(err)) != 0) {
+			return -1;
 		}
 	}
 	return 0;
+}
+
+/* A list's first value from a source replaces what came before. */
+static void
+clear_once(struct config *cfg, const struct cfg_key *k, uint8_t *cleared)
+{
+	if (is_list(k) && !cleared[k - keys]) {
+		clear_list(cfg, k);
+		cleared[k - keys] = 1;
+	}
 }
 
 static char *
@@ -347,6 +430,7 @@ trim(char *s)
 static int
 load_file(struct config *cfg, const char *file, char *err, size_t errlen)
 {
+	uint8_t cleared[N_KEYS] = {0};
 	FILE *f = fopen(file, "r");
 	char line[1024], why[256];
 	int lineno = 0, rc = 0;
@@ -389,6 +473,7 @@ load_file(struct config *cfg, const char *file, char *err, size_t errlen)
 			rc = -1;
 			break;
 		}
+		clear_once(cfg, k, cleared);
 		if (set_value(cfg, k, val, why, sizeof(why)) != 0) {
 			snprintf(err, errlen, "%s:%d: %s", file, lineno, why);
 			rc = -1;
@@ -436,7 +521,7 @@ config_load(struct config *cfg, const char *file, int argc,
 	char why[256];
 
 	memset(cfg, 0, sizeof(*cfg));
-	if (apply_defaults(cfg, 0) != 0) {
+	if (apply_defaults(cfg) != 0) {
 		snprintf(err, errlen, "internal error: bad default");
 		return -1;
 	}
@@ -460,18 +545,11 @@ config_load(struct config *cfg, const char *file, int argc,
 			    (int)(eq - a), a);
 			return -1;
 		}
-		if (is_list(k) && !cleared[k - keys]) {
-			clear_list(cfg, k);
-			cleared[k - keys] = 1;
-		}
+		clear_once(cfg, k, cleared);
 		if (set_value(cfg, k, eq + 1, why, sizeof(why)) != 0) {
 			snprintf(err, errlen, "command line: %s", why);
 			return -1;
 		}
-	}
-	if (apply_defaults(cfg, 1) != 0) {
-		snprintf(err, errlen, "internal error: bad default");
-		return -1;
 	}
 	if (check(cfg, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "%s%s%s", file != NULL ? file : "",

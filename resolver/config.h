@@ -19,6 +19,7 @@
 
 #define CONFIG_MAX_ADDRS 32
 #define CONFIG_MAX_NETS 256
+#define CONFIG_NAME_MAX 64
 
 enum sinkhole_mode {
 	SINKHOLE_NULL = 0, /* 0.0.0.0 / ::, NODATA for other types */
@@ -65,7 +66,27 @@ struct config {
 	uint64_t stats_retention;
 	uint64_t stats_fold_window;
 	int stats_events;
+	/* Abuse resistance and process. */
+	uint64_t ratelimit;
+	uint64_t ratelimit_burst;
+	uint64_t ratelimit_prefix;
+	uint64_t ratelimit_prefix_burst;
+	uint64_t ratelimit_v4_prefix;
+	uint64_t ratelimit_v6_prefix;
+	uint64_t ratelimit_slots;
+	int ratelimit_action; /* CONFIG_RL_REFUSE or CONFIG_RL_DROP */
+	struct addr_net ratelimit_exempt[CONFIG_MAX_NETS];
+	size_t n_ratelimit_exempt;
+	uint64_t tcp_max_per_client;
+	uint64_t tcp_first_timeout;
+	uint64_t max_pending;
+	uint64_t shutdown_timeout;
+	char user[CONFIG_NAME_MAX]; /* empty: not set */
+	int fail_mode; /* CONFIG_FAIL_CLOSED or CONFIG_FAIL_OPEN */
 };
+
+enum { CONFIG_RL_REFUSE = 0, CONFIG_RL_DROP = 1 };
+enum { CONFIG_FAIL_CLOSED = 0, CONFIG_FAIL_OPEN = 1 };
 
 /*
  * Fill cfg from defaults, then file (may be NULL), then args (each

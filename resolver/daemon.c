@@ -15,9 +15,29 @@
 #include "resolver/control.h"
 #include "resolver/daemon.h"
 #include "resolver/log.h"
+#include "resolver/ratelimit.h"
 #include "resolver/upstream.h"
 
-#define DRAIN_MS 2000
+static struct ratelimit *
+make_ratelimit(const struct config *cfg)
+{
+	struct ratelimit_opts o = {
+	    .rate = (uint32_t)cfg->ratelimit,
+	    .burst = (uint32_t)cfg->ratelimit_burst,
+	    .prefix_rate = (uint32_t)cfg->ratelimit_prefix,
+	    .prefix_burst = (uint32_t)cfg->ratelimit_prefix_burst,
+	    .v4_prefix = (uint8_t)cfg->ratelimit_v4_prefix,
+	    .v6_prefix = (uint8_t)cfg->ratelimit_v6_prefix,
+	    .slots = (size_t)cfg->ratelimit_slots,
+	    .exempt = cfg->ratelimit_exempt,
+	    .n_exempt = cfg->n_ratelimit_exempt,
+	};
+	struct ratelimit *rl = ratelimit_new(&o);
+
+	if (rl == NULL && (o.rate > 0 || o.prefix_rate > 0))
+		log_err("out of memory for the rate-limit table: not limiting");
+	return rl;
+}
 
 static void
 cache_limits_from(const struct config *cfg, struct cache_limits *lim)
@@ -166,6 +186,7 @@ daemon_init(struct daemon *d, uv_loop_t *loop, const struct config *cfg)
 		return -1;
 	}
 	randombytes_buf(d->pending_key, sizeof(d->pending_key));
+	d->rl = make_ratelimit(cfg);
 	d->ups = make_upstreams(cfg);
 	if (d->ups == NULL)
 		return -1;
@@ -188,6 +209,10 @@ daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
 	    .edns_size = (uint16_t)d->cfg.edns_size,
 	    .now_ms = daemon_now(d),
 	    .ctr = &d->ctr,
+	    .rl = d->rl,
+	    .rl_drop = d->cfg.ratelimit_action == CONFIG_RL_DROP,
+	    .not_ready = d->policy.snap == NULL &&
+		d->cfg.fail_mode == CONFIG_FAIL_CLOSED,
 	};
 	struct query_note note;
 	struct wire_query q;
@@ -219,6 +244,14 @@ daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
 		server_send(d, cl, d->out, n);
 		break;
 	case QUERY_FORWARD:
+		/* Each question out holds a socket: past the cap, drop and
+		 * let the client retry rather than run out of descriptors. */
+		if (d->n_pending >= d->cfg.max_pending) {
+			d->ctr.overload++;
+			d->ctr.dropped++;
+			daemon_note(d, REC_ERROR, cl, &q, NULL);
+			break;
+		}
 		forward_query(d, cl, &q);
 		break;
 	case QUERY_DROP:
@@ -255,6 +288,10 @@ daemon_status_json(struct daemon *d, char *buf, size_t cap)
 	    "\"lists_names\":%zu,\"lists_reloads\":%llu,"
 	    "\"lists_reload_failures\":%llu,\"stats_recording\":%s,"
 	    "\"stats_dropped\":%llu,\"in_flight\":%zu,\"tcp_clients\":%zu,"
+	    "\"ratelimited\":%llu,\"not_ready\":%llu,\"overload\":%llu,"
+	    "\"tcp_evicted\":%llu,\"tcp_timeouts\":%llu,"
+	    "\"tcp_accept_paused\":%llu,\"lists_loaded\":%s,"
+	    "\"fail_mode\":\"%s\","
 	    "\"upstreams\":[",
 	    PARASOL_VERSION, (unsigned long long)((now - d->started_ms) / 1000),
 	    (unsigned long long)c->queries, qps,
@@ -269,7 +306,13 @@ daemon_status_json(struct daemon *d, char *buf, size_t cap)
 	    (unsigned long long)d->policy.reloads,
 	    (unsigned long long)d->policy.reload_failures,
 	    d->rec != NULL ? "true" : "false", (unsigned long long)rs.dropped,
-	    d->n_pending, d->n_tcp_clients);
+	    d->n_pending, d->n_tcp_clients, (unsigned long long)c->ratelimited,
+	    (unsigned long long)c->not_ready, (unsigned long long)c->overload,
+	    (unsigned long long)c->tcp_evicted,
+	    (unsigned long long)c->tcp_timeouts,
+	    (unsigned long long)c->tcp_accept_paused,
+	    d->policy.snap != NULL ? "true" : "false",
+	    d->cfg.fail_mode == CONFIG_FAIL_OPEN ? "open" : "closed");
 	/* Each upstream takes under 200 bytes; stop while "]}" still fits. */
 	for (size_t i = 0; i < d->ups->n && n + 200 < cap; i++) {
 		const struct upstream *u = &d->ups->u[i];
@@ -357,7 +400,9 @@ daemon_stats_line(const struct daemon *d, char *buf, size_t cap)
 	    "cache_entries=%llu cache_bytes=%llu cache_evictions=%llu "
 	    "lists_generation=%llu lists_names=%zu lists_reloads=%llu "
 	    "lists_reload_failures=%llu stats_blocked_events=%llu "
-	    "stats_written=%llu stats_dropped=%llu",
+	    "stats_written=%llu stats_dropped=%llu ratelimited=%llu "
+	    "not_ready=%llu overload=%llu tcp_evicted=%llu tcp_timeouts=%llu "
+	    "tcp_accept_paused=%llu udp_queue_full=%llu",
 	    (unsigned long long)c->queries, (unsigned long long)c->blocked,
 	    (unsigned long long)c->blocked_cname,
 	    (unsigned long long)c->cache_hits,
@@ -379,7 +424,12 @@ daemon_stats_line(const struct daemon *d, char *buf, size_t cap)
 	    (unsigned long long)d->policy.reloads,
 	    (unsigned long long)d->policy.reload_failures,
 	    (unsigned long long)rs.events, (unsigned long long)rs.written,
-	    (unsigned long long)rs.dropped);
+	    (unsigned long long)rs.dropped, (unsigned long long)c->ratelimited,
+	    (unsigned long long)c->not_ready, (unsigned long long)c->overload,
+	    (unsigned long long)c->tcp_evicted,
+	    (unsigned long long)c->tcp_timeouts,
+	    (unsigned long long)c->tcp_accept_paused,
+	    (unsigned long long)c->udp_queue_full);
 }
 
 static int
@@ -431,6 +481,8 @@ reload(struct daemon *d)
 	log_level = d->cfg.log_level;
 	cache_limits_from(&d->cfg, &lim);
 	cache_set_limits(d->cache, &lim);
+	ratelimit_free(d->rl);
+	d->rl = make_ratelimit(&d->cfg);
 	policy_start_polling(&d->policy);
 	log_info("reloaded configuration%s%s",
 	    d->config_file != NULL ? " from " : "",
@@ -514,7 +566,8 @@ signal_cb(uv_signal_t *s, int signum)
 			finish_stop(d);
 			return;
 		}
-		uv_timer_start(&d->drain_timer, drain_timeout_cb, DRAIN_MS, 0);
+		uv_timer_start(&d->drain_timer, drain_timeout_cb,
+		    d->cfg.shutdown_timeout, 0);
 		break;
 	}
 }
@@ -586,6 +639,7 @@ daemon_clear(struct daemon *d)
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	policy_clear(&d->policy);
 	cache_free(d->cache);
+	ratelimit_free(d->rl);
 	upstreams_unref(d->ups);
 	free(d->listeners);
 	free(d->pending);

@@ -21,6 +21,7 @@ struct upstreams;
 struct listener;
 struct tcp_conn;
 struct pending;
+struct ratelimit;
 
 /* Where an answer goes. */
 struct client {
@@ -62,7 +63,12 @@ struct daemon {
 	size_t n_pending_buckets;
 	size_t n_pending;
 	size_t n_tcp_clients;
-	struct tcp_conn *conns;
+	struct tcp_conn *conns; /* oldest activity first */
+	struct tcp_conn *conns_tail;
+	struct tcp_conn **conn_by_addr; /* chained by client address */
+	size_t n_conn_buckets;
+	uint8_t conn_key[16];
+	struct ratelimit *rl; /* NULL: no rate limits */
 	struct counters ctr;
 	struct policy policy;
 	struct recorder *rec; /* NULL when stats are off */

@@ -7,6 +7,7 @@
 #include "resolver/config.h"
 #include "resolver/cache.h"
 #include "resolver/query.h"
+#include "resolver/ratelimit.h"
 
 size_t
 query_size_limit(const struct wire_query *q, int tcp, uint16_t edns_size)
@@ -257,6 +258,7 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 	const struct cache_entry *e;
 	unsigned rcode;
 	int ede = WIRE_EDE_NONE, truncated;
+	const char *ede_text = NULL;
 	size_t n;
 
 	ctr->queries++;
@@ -264,6 +266,18 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 	pr = wire_query_parse(pkt, len, q);
 	if (pr == WIRE_DROP)
 		goto drop;
+	/* Before the access list: a flood from outside is held back too. */
+	if (ctx->rl != NULL &&
+	    !ratelimit_allow(ctx->rl, client, ctx->now_ms)) {
+		ctr->ratelimited++;
+		if (ctx->rl_drop || pr != WIRE_OK)
+			return QUERY_DROP;
+		note->outcome = QUERY_OUT_REFUSED;
+		rcode = WIRE_RCODE_REFUSED;
+		ede = WIRE_EDE_PROHIBITED;
+		ede_text = "rate limit";
+		goto error;
+	}
 	if (!addr_acl_allows(ctx->acl, ctx->n_acl, client)) {
 		/* Never answer garbage from outside: that is a reflector. */
 		if (pr != WIRE_OK)
@@ -311,6 +325,20 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 		goto error;
 	}
 
+	if (ctx->not_ready) {
+		/* Fail closed: nothing is answered unfiltered. The client
+		 * asked in good faith, so the EDE goes out whatever the
+		 * query's size. */
+		ctr->servfail++;
+		ctr->not_ready++;
+		n = query_answer_error(q, WIRE_RCODE_SERVFAIL,
+		    WIRE_EDE_NOT_READY, "blocklist not loaded", ctx->edns_size,
+		    out, cap);
+		if (n == 0)
+			goto drop;
+		*out_len = n;
+		return QUERY_ANSWER;
+	}
 	cache_key_make(&key, q->qname, q->qname_len, q->qtype, q->qclass,
 	    q->do_bit);
 	if (ctx->policy != NULL) {
@@ -351,8 +379,12 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 
 error:
 	/* An error answer is never larger than what provoked it: shed the
-	 * EDE, then everything but the header. */
-	n = query_answer_error(q, rcode, ede, NULL, ctx->edns_size, out, cap);
+	 * EDE text, the EDE, then everything but the header. */
+	n = query_answer_error(q, rcode, ede, ede_text, ctx->edns_size, out,
+	    cap);
+	if (n > len && ede_text != NULL)
+		n = query_answer_error(q, rcode, ede, NULL, ctx->edns_size, out,
+		    cap);
 	if (n > len)
 		n = query_answer_error(q, rcode, WIRE_EDE_NONE, NULL,
 		    ctx->edns_size, out, cap);

@@ -67,6 +67,7 @@ enum wire_type {
 enum wire_ede {
 	WIRE_EDE_NONE = -1,
 	WIRE_EDE_OTHER = 0,
+	WIRE_EDE_NOT_READY = 14,
 	WIRE_EDE_BLOCKED = 15,
 	WIRE_EDE_FILTERED = 17,
 	WIRE_EDE_PROHIBITED = 18,

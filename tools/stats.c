@@ -1598,6 +1598,22 @@ status_print(json_t *j)
 	    (long long)jint(j, "lists_names"),
 	    (long long)jint(j, "lists_reloads"),
 	    (long long)jint(j, "lists_reload_failures"));
+	if (json_is_false(json_object_get(j, "lists_loaded"))) {
+		const char *fm =
+		    json_string_value(json_object_get(j, "fail_mode"));
+		int open = fm != NULL && strcmp(fm, "open") == 0;
+
+		printf("  blocklist   NOT LOADED: %s (fail-mode %s)\n",
+		    open ? "forwarding unfiltered" : "answering SERVFAIL",
+		    open ? "open" : "closed");
+	}
+	printf("  limits      %lld queries rate-limited, %lld dropped as "
+	       "overload\n",
+	    (long long)jint(j, "ratelimited"), (long long)jint(j, "overload"));
+	printf("  tcp         %lld idle closed for new clients, %lld timed "
+	       "out, accept paused %lld times\n",
+	    (long long)jint(j, "tcp_evicted"), (long long)jint(j, "tcp_timeouts"),
+	    (long long)jint(j, "tcp_accept_paused"));
 	if (json_is_true(json_object_get(j, "stats_recording")))
 		printf(
 		    "  stats       recording; %lld blocked lookups dropped\n",

@@ -642,6 +642,7 @@ daemon_clear(struct daemon *d)
 	ratelimit_free(d->rl);
 	upstreams_unref(d->ups);
 	free(d->listeners);
+	free(d->conn_by_addr);
 	free(d->pending);
 	free(d->recv_buf);
 	free(d->tx);

@@ -15,6 +15,7 @@
 #include "resolver/control.h"
 #include "resolver/daemon.h"
 #include "resolver/log.h"
+#include "resolver/privs.h"
 #include "resolver/ratelimit.h"
 #include "resolver/upstream.h"
 
@@ -190,8 +191,7 @@ daemon_init(struct daemon *d, uv_loop_t *loop, const struct config *cfg)
 	d->ups = make_upstreams(cfg);
 	if (d->ups == NULL)
 		return -1;
-	if (policy_init(&d->policy, d) != 0)
-		return -1;
+	policy_init(&d->policy, d);
 	return 0;
 }
 
@@ -576,8 +576,13 @@ int
 daemon_start(struct daemon *d)
 {
 	char text[ADDR_TEXT_MAX];
+	struct privs pv;
+	int stats = strcmp(d->cfg.stats_db, "none") != 0;
 
+	if (privs_plan(&d->cfg, &pv) != 0)
+		return -1;
 	signal(SIGPIPE, SIG_IGN);
+	privs_raise_nofile(&d->cfg);
 	uv_timer_init(d->loop, &d->drain_timer);
 	d->drain_timer.data = d;
 	uv_timer_init(d->loop, &d->rate_timer);
@@ -593,7 +598,24 @@ daemon_start(struct daemon *d)
 	uv_signal_start(&d->sig_term, signal_cb, SIGTERM);
 	uv_signal_start(&d->sig_int, signal_cb, SIGINT);
 	uv_signal_start(&d->sig_usr1, signal_cb, SIGUSR1);
-	if (strcmp(d->cfg.stats_db, "none") != 0) {
+	/* What needs root: the folders to write in, the sockets. */
+	privs_prepare_path(&pv, d->cfg.lists_db, 0);
+	if (stats)
+		privs_prepare_path(&pv, d->cfg.stats_db, 0);
+	privs_prepare_path(&pv, d->cfg.control, 0);
+	if (server_listen(d) != 0)
+		return -1;
+	/* Resolution matters more than the control socket: go on without
+	 * it; lists.db is still polled for new generations. */
+	if (control_listen(d) != 0)
+		log_warn("running without a control socket: 'parasol reload' "
+			 "will not reach this daemon");
+	else
+		privs_prepare_path(&pv, d->cfg.control, 1);
+	if (privs_drop(&pv) != 0)
+		return -1;
+	/* From here on as the user: databases are opened (and made) by it. */
+	if (stats) {
 		struct recorder_opts ro = {
 		    .path = d->cfg.stats_db,
 		    .fold_window_s = (uint32_t)d->cfg.stats_fold_window,
@@ -609,13 +631,7 @@ daemon_start(struct daemon *d)
 		else
 			log_info("recording stats in %s", d->cfg.stats_db);
 	}
-	if (server_listen(d) != 0)
-		return -1;
-	/* Resolution matters more than the control socket: go on without
-	 * it; lists.db is still polled for new generations. */
-	if (control_listen(d) != 0)
-		log_warn("running without a control socket: 'parasol reload' "
-			 "will not reach this daemon");
+	policy_load(&d->policy);
 	policy_start_polling(&d->policy);
 	d->started_ms = daemon_now(d);
 	for (size_t i = 0; i < d->ups->n; i++)

@@ -15,6 +15,8 @@
 
 /* A reload waits this long for a writer to finish before giving up. */
 #define BUSY_TIMEOUT_MS 2000
+/* Without a blocklist, try this often even when lists-poll is 0. */
+#define RETRY_MS 5000
 
 static uint64_t
 mono_ms(void)
@@ -99,11 +101,25 @@ apply(struct policy *p, char *msg, size_t cap)
 			log_err("lists: reload failed, still serving generation "
 				"%llu: %s",
 			    (unsigned long long)p->have_gen, p->err);
-		else
-			log_err("lists: %s", p->err);
+		else if (strcmp(p->err, p->last_err) != 0 &&
+		    d->cfg.fail_mode == CONFIG_FAIL_OPEN)
+			log_err("lists: no blocklist: %s; fail-mode open: "
+				"FORWARDING EVERYTHING UNFILTERED until a "
+				"blocklist loads",
+			    p->err);
+		else if (strcmp(p->err, p->last_err) != 0)
+			log_err("lists: no blocklist: %s; fail-mode closed: "
+				"answering SERVFAIL (EDE 14) until a blocklist "
+				"loads",
+			    p->err);
+		snprintf(p->last_err, sizeof(p->last_err), "%s", p->err);
 		snprintf(msg, cap, "%s", p->err);
 		return -1;
 	}
+	if (!p->have_snap && p->last_err[0] != '\0' && p->changed)
+		log_warn("lists: blocklist loaded after failures: filtering "
+			 "from now on");
+	p->last_err[0] = '\0';
 	if (p->seeded > 0)
 		log_info("lists: empty database, loaded %zu bundled default "
 			 "entries",
@@ -115,6 +131,8 @@ apply(struct policy *p, char *msg, size_t cap)
 		p->snap = p->result;
 		p->result = NULL;
 		p->have_gen = bl_snapshot_generation(p->snap);
+		if (!p->have_snap && d->cfg.lists_poll == 0)
+			uv_timer_stop(&p->poll); /* the retries end here */
 		p->have_snap = 1;
 		p->reloads++;
 		bl_snapshot_free(old);
@@ -172,7 +190,7 @@ start_work(struct policy *p)
 
 	/* Only a path not loaded from yet may be created: a lists.db that
 	 * went away under us is a failed reload, not an empty blocklist. */
-	p->create = strcmp(p->path, d->cfg.lists_db) != 0;
+	p->create = !p->have_snap || strcmp(p->path, d->cfg.lists_db) != 0;
 	snprintf(p->path, sizeof(p->path), "%s", d->cfg.lists_db);
 	p->seed = d->cfg.seed_defaults;
 	p->work.data = p;
@@ -225,31 +243,36 @@ poll_cb(uv_timer_t *t)
 		policy_reload(p, 0, NULL, NULL);
 }
 
-int
+void
 policy_init(struct policy *p, struct daemon *d)
 {
-	char msg[600];
-
 	memset(p, 0, sizeof(*p));
 	p->d = d;
 	uv_timer_init(d->loop, &p->poll);
 	p->poll.data = p;
+}
+
+int
+policy_load(struct policy *p)
+{
+	struct daemon *d = p->d;
+	char msg[600];
+
 	snprintf(p->path, sizeof(p->path), "%s", d->cfg.lists_db);
 	p->seed = d->cfg.seed_defaults;
 	p->force = 1;
 	p->create = 1;
 	build(p);
-	if (apply(p, msg, sizeof(msg)) != 0) {
-		log_err("cannot load the blocklist from %s", d->cfg.lists_db);
-		return -1;
-	}
-	return 0;
+	return apply(p, msg, sizeof(msg));
 }
 
 void
 policy_start_polling(struct policy *p)
 {
 	uint64_t ms = p->d->cfg.lists_poll;
+
+	if (ms == 0 && !p->have_snap)
+		ms = RETRY_MS;
 
 	uv_timer_stop(&p->poll);
 	if (ms > 0)

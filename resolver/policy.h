@@ -52,10 +52,16 @@ struct policy {
 	size_t seeded;
 	uint64_t build_ms;
 	char err[512];
+	char last_err[512]; /* a repeated failure is logged once */
 };
 
-/* Load synchronously at start. Returns 0, or -1 after logging why. */
-int policy_init(struct policy *p, struct daemon *d);
+void policy_init(struct policy *p, struct daemon *d);
+/*
+ * The first load, synchronously, at start. Returns 0, or -1 after logging
+ * why; the daemon then runs without a blocklist (fail-mode) and the poll
+ * keeps trying.
+ */
+int policy_load(struct policy *p);
 void policy_start_polling(struct policy *p);
 /* Rebuild off the loop; cb (may be NULL) hears how it went. */
 void policy_reload(struct policy *p, int force, policy_done_cb cb, void *arg);

@@ -225,7 +225,8 @@ declare -A LOGF=()
 p_args() { # p_args DB SOCK PORT
 	# Recording is measured on its own (recording.sh); here the matcher.
 	echo "--lists-db=$1 --control=$2 --seed-defaults=no --stats-db=none" \
-	    "--listen=127.0.0.1:$3 --upstream=127.0.0.1:$UPORT --log-level=info"
+	    "--listen=127.0.0.1:$3 --upstream=127.0.0.1:$UPORT --log-level=info" \
+	    "--user=$(id -un)"
 }
 sed -e "s|@DIR@|$TMP|g" -e "s|@PORT@|$BPORT|g" -e "s|@UPORT@|$UPORT|g" \
     "$HERE/unbound.conf.in" >"$TMP/unbound-base.conf"

@@ -82,6 +82,7 @@ start() { # mode -> sets PID PORT LOG
 	taskset -c $SERVER_CPU "$PARASOLD" --listen="127.0.0.1:$PORT" \
 	    --upstream="127.0.0.1:$UPORT" --lists-db="$TMP/lists-$mode.db" \
 	    --control="$TMP/ctl-$mode" --stats-db="$stats" --log-level=info \
+	    --user="$(id -un)" \
 	    2>"$LOG" &
 	PID=$!
 	PIDS+=("$PID")

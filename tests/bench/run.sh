@@ -183,6 +183,8 @@ if want parasold; then
 	[[ $P_HELP == *--lists-db=* ]] && P_ARGS+=(--lists-db="$TMP/lists.db")
 	[[ $P_HELP == *--control=* ]] && P_ARGS+=(--control="$TMP/parasold.sock")
 	[[ $P_HELP == *--stats-db=* ]] && P_ARGS+=(--stats-db="$TMP/stats.db")
+	# Run as whoever runs the benchmark (root keeps root when told).
+	[[ $P_HELP == *--user=* ]] && P_ARGS+=(--user="$(id -un)")
 	log "parasold ${P_ARGS[*]}"
 	taskset -c "$SERVER_CPU" "$PARASOLD" "${P_ARGS[@]}" 2>"$TMP/parasold.log" &
 	PID[parasold]=$!

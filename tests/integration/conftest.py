@@ -58,10 +58,11 @@ def parasold_binary():
 
 
 # Keys a newer parasold may have whose defaults point at machine-wide state
-# (/run, /var/lib).  When --help lists them, every test instance gets private
+# (/run, /var/lib), and `user`, without which a root start is refused.
+# When --help lists them, every test instance gets private
 # values so instances never share a control socket, a blocklist database or
 # a stats database.
-ISOLATION_KEYS = ("control", "lists-db", "seed-defaults", "stats-db")
+ISOLATION_KEYS = ("control", "lists-db", "seed-defaults", "stats-db", "user")
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +86,9 @@ def _isolation_args(keys, tmpdir):
         out.append("--seed-defaults=no")
     if "stats-db" in keys:
         out.append(f"--stats-db={tmpdir}/stats.db")
+    if "user" in keys:
+        # Tests run as root: keep it, as told (test_privs.py drops).
+        out.append("--user=root")
     return out
 
 

@@ -117,7 +117,7 @@ apply(struct policy *p, char *msg, size_t cap)
 		return -1;
 	}
 	if (!p->have_snap && p->last_err[0] != '\0' && p->changed)
-		log_warn("lists: blocklist loaded after failures: filtering "
+		log_warn("lists: a blocklist loads after failures: filtering "
 			 "from now on");
 	p->last_err[0] = '\0';
 	if (p->seeded > 0)

@@ -139,7 +139,8 @@ def parasold_factory(parasold_binary, parasold_optional_keys, request):
 
     By default adds --listen=127.0.0.1:<free port>, one --upstream per given
     upstream (FakeUpstream or "addr:port" string) and --log-level=info, then
-    waits for the 'ready' line.  defaults=False passes only extra_args.
+    waits for the 'ready' line.  defaults=False passes only extra_args;
+    preexec_fn runs in the child before exec (e.g. to set an rlimit).
     The paths it runs with are on the result: .control, .lists_db, .stats_db
     (None when parasold does not know the key), .tmpdir (private, removed at
     teardown).
@@ -149,7 +150,7 @@ def parasold_factory(parasold_binary, parasold_optional_keys, request):
     request.node._parasold_procs = procs
 
     def start(*extra, upstreams=(), listen=None, log_level="info", wait_ready=True,
-              env=None, defaults=True, ready_timeout=10.0):
+              env=None, defaults=True, ready_timeout=10.0, preexec_fn=None):
         args = []
         if defaults:
             if listen is None:
@@ -178,7 +179,7 @@ def parasold_factory(parasold_binary, parasold_optional_keys, request):
             p.addr, p.port = _split_hostport(listen[0])
             p.listens = [_split_hostport(x) for x in listen]
         procs.append(p)
-        p.start(wait_ready=wait_ready, timeout=ready_timeout)
+        p.start(wait_ready=wait_ready, timeout=ready_timeout, preexec_fn=preexec_fn)
         return p
 
     yield start

@@ -279,10 +279,10 @@ class Parasold:
         self.listen = None  # (addr, port) of the first listener, set by the factory
         self._reader = None
 
-    def start(self, wait_ready=True, timeout=10.0):
+    def start(self, wait_ready=True, timeout=10.0, preexec_fn=None):
         self.proc = subprocess.Popen(
             self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, env=self.env, cwd=ROOT,
+            stderr=subprocess.PIPE, env=self.env, cwd=ROOT, preexec_fn=preexec_fn,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -487,6 +487,44 @@ test_is_key(void **state)
 	assert_false(config_is_key(""));
 }
 
+static void
+test_hardening_keys(void **state)
+{
+	char *none[] = {"--ratelimit-exempt=none", NULL};
+	char *two[] = {"--ratelimit-exempt=192.0.2.0/24",
+	    "--ratelimit-action=drop", "--fail-mode=open", "--user=nobody",
+	    NULL};
+	char *bad_action[] = {"--ratelimit-action=slow", NULL};
+	char *bad_mode[] = {"--fail-mode=maybe", NULL};
+	char *bad_prefix[] = {"--ratelimit-v4-prefix=33", NULL};
+
+	assert_int_equal(load_args((char *[]){NULL}), 0);
+	assert_int_equal(cfg.ratelimit, 200);
+	assert_int_equal(cfg.ratelimit_prefix, 2000);
+	assert_int_equal(cfg.ratelimit_v4_prefix, 24);
+	assert_int_equal(cfg.ratelimit_v6_prefix, 56);
+	assert_int_equal(cfg.ratelimit_action, CONFIG_RL_REFUSE);
+	assert_int_equal(cfg.fail_mode, CONFIG_FAIL_CLOSED);
+	assert_int_equal(cfg.n_ratelimit_exempt, 2);
+	assert_string_equal(cfg.user, "");
+	/* "none" empties a list instead of falling back to its default. */
+	assert_int_equal(load_args(none), 0);
+	assert_int_equal(cfg.n_ratelimit_exempt, 0);
+	assert_int_equal(load_args(two), 0);
+	assert_int_equal(cfg.n_ratelimit_exempt, 1);
+	assert_int_equal(cfg.ratelimit_action, CONFIG_RL_DROP);
+	assert_int_equal(cfg.fail_mode, CONFIG_FAIL_OPEN);
+	assert_string_equal(cfg.user, "nobody");
+	assert_non_null(strstr(load_args_err(bad_action), "refuse|drop"));
+	assert_non_null(strstr(load_args_err(bad_mode), "closed|open"));
+	assert_non_null(strstr(load_args_err(bad_prefix), "out of range"));
+	/* In a file too: the file's first value replaces the default. */
+	write_file("ratelimit-exempt = none\nallow-net = none\n");
+	assert_int_equal(load(path, 0, NULL), 0);
+	assert_int_equal(cfg.n_ratelimit_exempt, 0);
+	assert_int_equal(cfg.n_allow, 0);
+}
+
 int
 main(void)
 {
@@ -506,6 +544,7 @@ main(void)
 		T(test_sinkhole),
 		T(test_bool),
 		T(test_is_key),
+		T(test_hardening_keys),
 #undef T
 	};
 

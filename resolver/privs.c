@@ -94,7 +94,8 @@ privs_prepare_path(const struct privs *p, const char *path, int chown_file)
 	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
 		return;
 	/* Each missing folder on the way, from the top down. */
-	for (char *s = strchr(dir + 1, '/'); s != NULL; s = strchr(s + 1, '/')) {
+	for (char *s = strchr(dir + 1, '/'); s != NULL;
+	     s = strchr(s + 1, '/')) {
 		*s = '\0';
 		if (mkdir(dir, 0755) == 0) {
 			if (chown(dir, p->uid, p->gid) != 0)
@@ -106,8 +107,8 @@ privs_prepare_path(const struct privs *p, const char *path, int chown_file)
 		*s = '/';
 	}
 	if (chown_file && chown(path, p->uid, p->gid) != 0)
-		log_warn("cannot give %s to %s: %s", path, p->name,
-		    strerror(errno));
+		log_warn(
+		    "cannot give %s to %s: %s", path, p->name, strerror(errno));
 }
 
 static int
@@ -139,7 +140,8 @@ privs_drop(const struct privs *p)
 		/* Not root: still shed whatever capabilities we were given
 		 * (CAP_NET_BIND_SERVICE has done its job). */
 		if (geteuid() != 0) {
-			prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+			prctl(
+			    PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 			caps_clear();
 			prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 		}
@@ -162,8 +164,8 @@ privs_drop(const struct privs *p)
 	}
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	if (setresuid(p->uid, p->uid, p->uid) != 0) {
-		log_err("cannot switch to user %s: %s", p->name,
-		    strerror(errno));
+		log_err(
+		    "cannot switch to user %s: %s", p->name, strerror(errno));
 		return -1;
 	}
 	if (caps_clear() != 0) {

@@ -15,7 +15,7 @@
 struct config;
 
 struct privs {
-	int drop;  /* root now, another user after privs_drop */
+	int drop; /* root now, another user after privs_drop */
 	uid_t uid; /* valid when drop */
 	gid_t gid;
 	char name[64];
@@ -37,8 +37,8 @@ void privs_raise_nofile(const struct config *cfg);
  * too (the control socket). Failures are logged, not fatal: what cannot
  * be written is reported again when it is used.
  */
-void privs_prepare_path(const struct privs *p, const char *path,
-    int chown_file);
+void privs_prepare_path(
+    const struct privs *p, const char *path, int chown_file);
 
 /* Drop for good. Returns 0, or -1 after logging why. */
 int privs_drop(const struct privs *p);

@@ -46,13 +46,13 @@ struct counters {
 	uint64_t tcp_fallbacks;
 	uint64_t tcp_refused;
 	uint64_t send_errors;
-	uint64_t ratelimited;      /* refused or dropped over a rate limit */
-	uint64_t not_ready;        /* SERVFAIL: no blocklist (fail-mode) */
-	uint64_t overload;         /* dropped: max-pending questions out */
-	uint64_t tcp_evicted;      /* idle connections closed for new ones */
-	uint64_t tcp_timeouts;     /* closed idle or without a first query */
+	uint64_t ratelimited; /* refused or dropped over a rate limit */
+	uint64_t not_ready; /* SERVFAIL: no blocklist (fail-mode) */
+	uint64_t overload; /* dropped: max-pending questions out */
+	uint64_t tcp_evicted; /* idle connections closed for new ones */
+	uint64_t tcp_timeouts; /* closed idle or without a first query */
 	uint64_t tcp_accept_paused; /* out of file descriptors at accept */
-	uint64_t udp_queue_full;   /* answers dropped: send queue at its cap */
+	uint64_t udp_queue_full; /* answers dropped: send queue at its cap */
 };
 
 /* How a query ended, for the per-minute counters. */
@@ -82,9 +82,9 @@ struct query_ctx {
 	uint64_t now_ms;
 	struct counters *ctr;
 	struct query_note *note; /* may be NULL */
-	struct ratelimit *rl;    /* may be NULL: no limits */
-	int rl_drop;             /* over the limit: drop, not REFUSED */
-	int not_ready;           /* no blocklist yet and fail-mode closed */
+	struct ratelimit *rl; /* may be NULL: no limits */
+	int rl_drop; /* over the limit: drop, not REFUSED */
+	int not_ready; /* no blocklist yet and fail-mode closed */
 };
 
 enum query_action {

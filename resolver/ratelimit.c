@@ -14,14 +14,14 @@ enum { KIND_ADDR = 1, KIND_PREFIX = 2 };
 
 struct rl_slot {
 	uint8_t key[KEY_LEN]; /* key[0] == 0: unused */
-	uint32_t tokens;      /* thousandths of a query */
+	uint32_t tokens; /* thousandths of a query */
 	uint64_t last_ms;
 };
 
 struct ratelimit {
 	struct ratelimit_opts o;
 	struct addr_net *exempt;
-	size_t n_sets;        /* a power of two */
+	size_t n_sets; /* a power of two */
 	struct rl_slot *slot; /* n_sets * WAYS */
 	uint8_t hash_key[crypto_shorthash_KEYBYTES];
 };
@@ -140,8 +140,8 @@ bucket(struct ratelimit *rl, const uint8_t key[KEY_LEN], uint32_t rate,
 }
 
 int
-ratelimit_allow(struct ratelimit *rl, const struct sockaddr *sa,
-    uint64_t now_ms)
+ratelimit_allow(
+    struct ratelimit *rl, const struct sockaddr *sa, uint64_t now_ms)
 {
 	uint8_t key[KEY_LEN];
 	struct rl_slot *a = NULL, *p = NULL;
@@ -163,8 +163,8 @@ ratelimit_allow(struct ratelimit *rl, const struct sockaddr *sa,
 		key[0] = KIND_PREFIX;
 		mask_prefix(key + 2,
 		    family == AF_INET ? rl->o.v4_prefix : rl->o.v6_prefix);
-		p = bucket(rl, key, rl->o.prefix_rate, rl->o.prefix_burst,
-		    now_ms);
+		p = bucket(
+		    rl, key, rl->o.prefix_rate, rl->o.prefix_burst, now_ms);
 		if (p->tokens < 1000)
 			return 0;
 		p->tokens -= 1000;

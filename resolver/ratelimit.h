@@ -21,13 +21,13 @@
 struct addr_net;
 
 struct ratelimit_opts {
-	uint32_t rate;         /* queries per second per address; 0: off */
-	uint32_t burst;        /* bucket size per address */
-	uint32_t prefix_rate;  /* queries per second per prefix; 0: off */
+	uint32_t rate; /* queries per second per address; 0: off */
+	uint32_t burst; /* bucket size per address */
+	uint32_t prefix_rate; /* queries per second per prefix; 0: off */
 	uint32_t prefix_burst;
-	uint8_t v4_prefix;     /* 8 to 32 */
-	uint8_t v6_prefix;     /* 16 to 128 */
-	size_t slots;          /* buckets in the table, rounded up to 4 */
+	uint8_t v4_prefix; /* 8 to 32 */
+	uint8_t v6_prefix; /* 16 to 128 */
+	size_t slots; /* buckets in the table, rounded up to 4 */
 	const struct addr_net *exempt; /* never limited; copied */
 	size_t n_exempt;
 };
@@ -43,7 +43,7 @@ void ratelimit_free(struct ratelimit *rl);
  * may go on, 0 when a bucket is empty (nothing is taken then from the
  * address bucket if the prefix one is empty, and the other way round).
  */
-int ratelimit_allow(struct ratelimit *rl, const struct sockaddr *sa,
-    uint64_t now_ms);
+int ratelimit_allow(
+    struct ratelimit *rl, const struct sockaddr *sa, uint64_t now_ms);
 
 #endif

@@ -33,7 +33,7 @@
 #define TCP_WRITE_QUEUE_MAX (256 * 1024)
 #define TCP_BUF_INITIAL 1024
 #define TCP_BACKLOG 128
-#define ACCEPT_BATCH 64     /* connections taken per wakeup */
+#define ACCEPT_BATCH 64 /* connections taken per wakeup */
 #define ACCEPT_PAUSE_MS 250 /* after EMFILE and friends */
 #define UDP_QUEUE_MAX (4 * 1024 * 1024) /* bytes of UDP answers queued */
 
@@ -690,8 +690,8 @@ tcp_listen_socket(const struct sockaddr *sa)
 {
 	int fd, on = 1, rc;
 
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd = socket(
+	    sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));

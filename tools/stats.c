@@ -1612,7 +1612,8 @@ status_print(json_t *j)
 	    (long long)jint(j, "ratelimited"), (long long)jint(j, "overload"));
 	printf("  tcp         %lld idle closed for new clients, %lld timed "
 	       "out, accept paused %lld times\n",
-	    (long long)jint(j, "tcp_evicted"), (long long)jint(j, "tcp_timeouts"),
+	    (long long)jint(j, "tcp_evicted"),
+	    (long long)jint(j, "tcp_timeouts"),
 	    (long long)jint(j, "tcp_accept_paused"));
 	if (json_is_true(json_object_get(j, "stats_recording")))
 		printf(

@@ -59,8 +59,11 @@ test_off(void **state)
 static void
 test_address_bucket(void **state)
 {
-	struct ratelimit_opts o = {.rate = 10, .burst = 5, .slots = 64,
-	    .v4_prefix = 24, .v6_prefix = 56};
+	struct ratelimit_opts o = {.rate = 10,
+	    .burst = 5,
+	    .slots = 64,
+	    .v4_prefix = 24,
+	    .v6_prefix = 56};
 	struct ratelimit *rl = ratelimit_new(&o);
 
 	assert_non_null(rl);
@@ -83,8 +86,12 @@ test_address_bucket(void **state)
 static void
 test_prefix_bucket(void **state)
 {
-	struct ratelimit_opts o = {.rate = 0, .prefix_rate = 1,
-	    .prefix_burst = 4, .slots = 64, .v4_prefix = 24, .v6_prefix = 56};
+	struct ratelimit_opts o = {.rate = 0,
+	    .prefix_rate = 1,
+	    .prefix_burst = 4,
+	    .slots = 64,
+	    .v4_prefix = 24,
+	    .v6_prefix = 56};
 	struct ratelimit *rl = ratelimit_new(&o);
 
 	assert_non_null(rl);
@@ -102,13 +109,18 @@ static void
 test_exempt(void **state)
 {
 	struct addr_net ex;
-	struct ratelimit_opts o = {.rate = 1, .burst = 1, .slots = 64,
-	    .v4_prefix = 24, .v6_prefix = 56, .exempt = &ex, .n_exempt = 1};
+	struct ratelimit_opts o = {.rate = 1,
+	    .burst = 1,
+	    .slots = 64,
+	    .v4_prefix = 24,
+	    .v6_prefix = 56,
+	    .exempt = &ex,
+	    .n_exempt = 1};
 	struct ratelimit *rl;
 	char why[64];
 
-	assert_int_equal(addr_net_parse("127.0.0.0/8", &ex, why, sizeof(why)),
-	    0);
+	assert_int_equal(
+	    addr_net_parse("127.0.0.0/8", &ex, why, sizeof(why)), 0);
 	rl = ratelimit_new(&o);
 	assert_non_null(rl);
 	memset(&ex, 0, sizeof(ex)); /* the table keeps its own copy */
@@ -122,8 +134,11 @@ test_exempt(void **state)
 static void
 test_bounded_under_spray(void **state)
 {
-	struct ratelimit_opts o = {.rate = 1, .burst = 2, .slots = 64,
-	    .v4_prefix = 24, .v6_prefix = 56};
+	struct ratelimit_opts o = {.rate = 1,
+	    .burst = 2,
+	    .slots = 64,
+	    .v4_prefix = 24,
+	    .v6_prefix = 56};
 	struct ratelimit *rl = ratelimit_new(&o);
 	char text[32];
 

@@ -810,6 +810,13 @@ server_stop_listening(struct daemon *d)
 			uv_udp_recv_stop(&l->udp);
 		listener_close_tcp(l);
 	}
+	/* Draining: answer what is in flight, take nothing new. */
+	for (struct tcp_conn *c = d->conns; c != NULL; c = c->next) {
+		if (c->reading) {
+			uv_read_stop((uv_stream_t *)&c->h);
+			c->reading = 0;
+		}
+	}
 }
 
 void

@@ -270,9 +270,12 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 	if (ctx->rl != NULL &&
 	    !ratelimit_allow(ctx->rl, client, ctx->now_ms)) {
 		ctr->ratelimited++;
-		if (ctx->rl_drop || pr != WIRE_OK)
+		if (pr != WIRE_OK)
 			return QUERY_DROP;
+		/* Refused by policy either way, for the per-minute counts. */
 		note->outcome = QUERY_OUT_REFUSED;
+		if (ctx->rl_drop)
+			return QUERY_DROP;
 		rcode = WIRE_RCODE_REFUSED;
 		ede = WIRE_EDE_PROHIBITED;
 		ede_text = "rate limit";

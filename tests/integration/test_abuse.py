@@ -9,6 +9,7 @@ keeps answering, TCP recovers).
 from rate limits by default, so these tests give --ratelimit-exempt=none.
 """
 
+import json
 import os
 import resource
 import socket
@@ -90,6 +91,14 @@ def test_rate_limited_client_refused_other_client_served(parasold_factory, upstr
     cli = parasol_cli("status", daemon=p)
     assert cli.returncode == 0, cli.stderr
     assert f"{st['ratelimited']} queries rate-limited" in cli.stdout, cli.stdout
+    # stats.db counts them as refused (written once a second).
+    deadline = time.monotonic() + 5
+    while True:
+        js = parasol_cli("stats", "--json", "--since=1h", daemon=p)
+        if js.returncode == 0 and json.loads(js.stdout)["refused"] >= refused:
+            break
+        assert time.monotonic() < deadline, f"stats.db does not count the refusals: {js.stdout}{js.stderr}"
+        time.sleep(0.3)
 
 
 def test_rate_limit_refills(parasold_factory, upstream):

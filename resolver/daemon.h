@@ -21,6 +21,7 @@ struct upstreams;
 struct listener;
 struct tcp_conn;
 struct pending;
+struct fwd_pools;
 
 /* Where an answer goes. */
 struct client {
@@ -38,7 +39,9 @@ struct client {
  * together with one sendmmsg when the batch ends.
  */
 struct udp_tx {
-	struct listener *l; /* the batch's listener; NULL: not batching */
+	struct listener *l; /* whose answers these are; NULL: none yet */
+	int in_batch;	    /* inside a recvmmsg batch of l's */
+	uv_check_t check;   /* sends what was gathered outside a batch */
 	size_t n;
 	struct mmsghdr msg[DAEMON_RECV_BATCH];
 	struct iovec iov[DAEMON_RECV_BATCH];
@@ -61,6 +64,7 @@ struct daemon {
 	struct pending **pending; /* hash table of queries in flight */
 	size_t n_pending_buckets;
 	size_t n_pending;
+	struct fwd_pools *fwd; /* upstream sockets (forward.c) */
 	size_t n_tcp_clients;
 	struct tcp_conn *conns;
 	struct counters ctr;

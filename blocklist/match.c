@@ -153,6 +153,29 @@ grow_slots(struct bl_snapshot *s)
 }
 
 int
+bl_builder_reserve(struct bl_builder *b, size_t n_names)
+{
+	struct bl_snapshot *s = b->s;
+	/* Wire names in real lists average under 20 bytes. */
+	size_t arena = n_names * (REC_HDR + 20);
+
+	if (n_names > UINT32_MAX / 32)
+		return -1;
+	while ((n_names + 1) * 4 > s->n_slots * 3)
+		if (grow_slots(s) != 0)
+			return -1;
+	if (arena > s->arena_cap) {
+		uint8_t *a = realloc(s->arena, arena);
+
+		if (a == NULL)
+			return -1;
+		s->arena = a;
+		s->arena_cap = arena;
+	}
+	return 0;
+}
+
+int
 bl_builder_add(struct bl_builder *b, const uint8_t *wire, size_t len,
     enum bl_kind kind, enum bl_match_mode mode, uint16_t feed)
 {

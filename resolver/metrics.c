@@ -476,15 +476,23 @@ request_cb(void *cls, struct MHD_Connection *conn, const char *url,
 
 static void timer_cb(uv_timer_t *t);
 
+/*
+ * MHD_get_timeout is 0 while MHD has work left over (its epoll is
+ * edge-triggered). The tick also covers a gap in MHD's epoll mode: after
+ * the connection limit was reached, the listening socket goes back into
+ * its epoll set only on the run after the one that freed a slot, and
+ * nothing else would wake us for that run.
+ */
+#define TICK_MS 1000
+
 static void
 rearm(struct metrics *m)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
 
-	if (MHD_get_timeout(m->mhd, &ms) == MHD_YES)
-		uv_timer_start(&m->timer, timer_cb, (uint64_t)ms, 0);
-	else
-		uv_timer_stop(&m->timer);
+	if (MHD_get_timeout(m->mhd, &ms) != MHD_YES || ms > TICK_MS)
+		ms = TICK_MS;
+	uv_timer_start(&m->timer, timer_cb, (uint64_t)ms, 0);
 }
 
 static void
@@ -577,11 +585,12 @@ metrics_new(struct daemon *d, const struct sockaddr *addr, char *err,
 		flags |= MHD_USE_IPv6;
 	mhd_last_error[0] = '\0';
 	m->mhd = MHD_start_daemon(flags, addr_port(addr), NULL, NULL,
-	    request_cb, m, MHD_OPTION_SOCK_ADDR, addr,
+	    request_cb, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL,
+	    MHD_OPTION_SOCK_ADDR, addr,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL, MHD_OPTION_END);
+	    MHD_OPTION_END);
 	if (m->mhd == NULL) {
 		snprintf(err, errlen, "metrics: cannot listen on %s: %s", text,
 		    mhd_last_error[0] != '\0' ? mhd_last_error

@@ -73,8 +73,8 @@ metrics_note(struct metrics *m, enum metrics_result r, int rcode,
 			: METRICS_RCODES]++;
 	if (r != METRICS_BLOCKED)
 		return;
-	if (category == NULL)
-		category = "";
+	if (category == NULL || category[0] == '\0')
+		category = "unknown";
 	/* A handful of categories: a scan beats a hash here. */
 	for (i = 0; i < m->n_categories; i++) {
 		if (strcmp(m->category[i], category) == 0) {
@@ -149,21 +149,26 @@ one(struct body *b, const char *name, const char *type, const char *help,
 	put(b, "%s %llu\n", name, v);
 }
 
-/* A label value as the exposition format wants it: \, " and newline escaped. */
+/*
+ * A label value as the exposition format wants it: \\ and " escaped, and
+ * anything but printable ASCII as '?' (categories come from lists.db, and
+ * one byte of bad UTF-8 would fail the whole scrape).
+ */
 static void
 label(const char *in, char *out, size_t cap)
 {
 	size_t n = 0;
 
 	for (; *in != '\0' && n + 3 < cap; in++) {
-		if (*in == '\\' || *in == '"') {
+		unsigned char c = (unsigned char)*in;
+
+		if (c == '\\' || c == '"') {
 			out[n++] = '\\';
-			out[n++] = *in;
-		} else if (*in == '\n') {
-			out[n++] = '\\';
-			out[n++] = 'n';
+			out[n++] = (char)c;
+		} else if (c < 0x20 || c > 0x7e) {
+			out[n++] = '?';
 		} else {
-			out[n++] = *in;
+			out[n++] = (char)c;
 		}
 	}
 	out[n] = '\0';

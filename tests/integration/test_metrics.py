@@ -489,3 +489,18 @@ def test_healthcheck(parasold_factory, upstream, parasol_cli, tmp_path):
         assert p.returncode == 2, (bad, p.stdout, p.stderr)
     p = healthcheck(parasol_cli, server, "extra")
     assert p.returncode == 2
+
+
+def test_hostile_category_stays_a_valid_label(lists, parasold_factory, upstream):
+    """Rows read back from lists.db are not trusted to be clean text."""
+    import sqlite3
+    lists.feed("pools", ["pool.minexmr.example"], category="mining")
+    con = sqlite3.connect(lists.db)
+    con.execute("UPDATE feeds SET category = ? WHERE id = 'pools'", ('a"b\\c\nd\u00e9',))
+    con.commit()
+    con.close()
+    d = start_with_metrics(lists, parasold_factory, upstream)
+    assert a_addrs(d.ask("pool.minexmr.example")) == ["0.0.0.0"]
+    fams, body = scrape(d.metrics_port)
+    assert by_label(fams, "parasol_blocked_total", "category") == {('a"b\\c?d??',): 1}
+    body.encode("ascii")

@@ -31,8 +31,7 @@
 _Static_assert(METRICS_BLOCKED == (int)REC_BLOCKED &&
 	METRICS_CACHED == (int)REC_CACHED &&
 	METRICS_FORWARDED == (int)REC_FORWARDED &&
-	METRICS_REFUSED == (int)REC_REFUSED &&
-	METRICS_ERROR == (int)REC_ERROR,
+	METRICS_REFUSED == (int)REC_REFUSED && METRICS_ERROR == (int)REC_ERROR,
     "metrics results follow the recorder's outcomes");
 
 struct metrics {
@@ -50,18 +49,38 @@ struct metrics {
 };
 
 static const char *const result_names[METRICS_N_RESULTS] = {
-    "blocked", "cached", "forwarded", "refused", "error", "local",
+    "blocked",
+    "cached",
+    "forwarded",
+    "refused",
+    "error",
+    "local",
 };
 
 static const char *const rcode_names[METRICS_RCODES + 1] = {
-    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-    "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI",
-    "RCODE12", "RCODE13", "RCODE14", "RCODE15", "BADVERS", "other",
+    "NOERROR",
+    "FORMERR",
+    "SERVFAIL",
+    "NXDOMAIN",
+    "NOTIMP",
+    "REFUSED",
+    "YXDOMAIN",
+    "YXRRSET",
+    "NXRRSET",
+    "NOTAUTH",
+    "NOTZONE",
+    "DSOTYPENI",
+    "RCODE12",
+    "RCODE13",
+    "RCODE14",
+    "RCODE15",
+    "BADVERS",
+    "other",
 };
 
 void
-metrics_note(struct metrics *m, enum metrics_result r, int rcode,
-    const char *category)
+metrics_note(
+    struct metrics *m, enum metrics_result r, int rcode, const char *category)
 {
 	size_t i;
 
@@ -190,8 +209,10 @@ render_traffic(struct metrics *m, struct body *b)
 		for (int i = 0; i <= METRICS_RCODES; i++) {
 			if (m->responses[r][i] == 0)
 				continue;
-			put(b, "parasol_responses_total{result=\"%s\",rcode=\"%s\"} "
-			       "%llu\n",
+			put(b,
+			    "parasol_responses_total{result=\"%s\",rcode=\"%"
+			    "s\"} "
+			    "%llu\n",
 			    result_names[r], rcode_names[i],
 			    (unsigned long long)m->responses[r][i]);
 		}
@@ -224,8 +245,7 @@ render_traffic(struct metrics *m, struct body *b)
 	one(b, "parasol_in_flight", "gauge",
 	    "Questions waiting for an upstream.",
 	    (unsigned long long)m->d->n_pending);
-	one(b, "parasol_tcp_clients", "gauge",
-	    "Client TCP connections open.",
+	one(b, "parasol_tcp_clients", "gauge", "Client TCP connections open.",
 	    (unsigned long long)m->d->n_tcp_clients);
 	one(b, "parasol_tcp_refused_total", "counter",
 	    "Client TCP connections closed at accept (tcp-max-clients).",
@@ -315,14 +335,17 @@ render_upstreams(struct metrics *m, struct body *b)
 				put(b, "%llu\n", (unsigned long long)u->sent);
 				break;
 			case 1:
-				put(b, "%llu\n", (unsigned long long)u->answered);
+				put(b, "%llu\n",
+				    (unsigned long long)u->answered);
 				break;
 			case 2:
-				put(b, "%llu\n", (unsigned long long)u->timeouts);
+				put(b, "%llu\n",
+				    (unsigned long long)u->timeouts);
 				break;
 			case 3:
 				put(b, "%llu\n",
-				    (unsigned long long)(u->failed >= u->timeouts
+				    (unsigned long long)(u->failed >=
+						u->timeouts
 					    ? u->failed - u->timeouts
 					    : 0));
 				break;
@@ -376,8 +399,7 @@ render_lists(struct metrics *m, struct body *b)
 	    "locked).",
 	    (unsigned long long)rs.dropped);
 	one(b, "parasol_stats_batches_failed_total", "counter",
-	    "Batches stats.db refused.",
-	    (unsigned long long)rs.batches_failed);
+	    "Batches stats.db refused.", (unsigned long long)rs.batches_failed);
 }
 
 static void
@@ -415,8 +437,8 @@ reply(struct MHD_Connection *conn, unsigned status, const char *type,
 	struct MHD_Response *r;
 	enum MHD_Result rc;
 
-	r = MHD_create_response_from_buffer(len, body,
-	    owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
+	r = MHD_create_response_from_buffer(
+	    len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_MUST_COPY);
 	if (r == NULL) {
 		if (owned)
 			free(body);
@@ -449,8 +471,8 @@ request_cb(void *cls, struct MHD_Connection *conn, const char *url,
 
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return plain(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-		    "only GET and HEAD\n");
+		return plain(
+		    conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
 	if (strcmp(url, "/metrics") == 0) {
 		struct body b = {.p = malloc(16384), .cap = 16384};
 
@@ -571,8 +593,8 @@ process_start_time(void)
 }
 
 struct metrics *
-metrics_new(struct daemon *d, const struct sockaddr *addr, char *err,
-    size_t errlen)
+metrics_new(
+    struct daemon *d, const struct sockaddr *addr, char *err, size_t errlen)
 {
 	struct metrics *m = calloc(1, sizeof(*m));
 	const union MHD_DaemonInfo *info;
@@ -591,11 +613,10 @@ metrics_new(struct daemon *d, const struct sockaddr *addr, char *err,
 	mhd_last_error[0] = '\0';
 	m->mhd = MHD_start_daemon(flags, addr_port(addr), NULL, NULL,
 	    request_cb, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, NULL,
-	    MHD_OPTION_SOCK_ADDR, addr,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
-	    MHD_OPTION_END);
+	    MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)HTTP_MAX_CONNS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_END);
 	if (m->mhd == NULL) {
 		snprintf(err, errlen, "metrics: cannot listen on %s: %s", text,
 		    mhd_last_error[0] != '\0' ? mhd_last_error
@@ -604,8 +625,8 @@ metrics_new(struct daemon *d, const struct sockaddr *addr, char *err,
 		return NULL;
 	}
 	info = MHD_get_daemon_info(m->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	if (info == NULL || uv_poll_init(d->loop, &m->poll, info->epoll_fd) !=
-	    0) {
+	if (info == NULL ||
+	    uv_poll_init(d->loop, &m->poll, info->epoll_fd) != 0) {
 		snprintf(err, errlen, "metrics: cannot watch libmicrohttpd");
 		MHD_stop_daemon(m->mhd);
 		free(m);

@@ -31,15 +31,15 @@ enum metrics_result {
 };
 
 #define METRICS_NO_ANSWER (-1) /* decided, but nothing was sent */
-#define METRICS_RCODES 17      /* 0..15 and BADVERS; the rest: other */
-#define METRICS_CATEGORIES 64  /* distinct categories; the rest: other */
+#define METRICS_RCODES 17 /* 0..15 and BADVERS; the rest: other */
+#define METRICS_CATEGORIES 64 /* distinct categories; the rest: other */
 
 /*
  * Listen on addr and serve from d's loop. NULL with a reason in err when
  * the address cannot be bound.
  */
-struct metrics *metrics_new(struct daemon *d, const struct sockaddr *addr,
-    char *err, size_t errlen);
+struct metrics *metrics_new(
+    struct daemon *d, const struct sockaddr *addr, char *err, size_t errlen);
 /* Stop listening and free m once its handles have closed. NULL is fine. */
 void metrics_close(struct metrics *m);
 
@@ -48,7 +48,7 @@ void metrics_close(struct metrics *m);
  * (METRICS_NO_ANSWER when none) and, when blocked, the category (may be
  * NULL). m may be NULL (the endpoint is off).
  */
-void metrics_note(struct metrics *m, enum metrics_result r, int rcode,
-    const char *category);
+void metrics_note(
+    struct metrics *m, enum metrics_result r, int rcode, const char *category);
 
 #endif

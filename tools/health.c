@@ -38,8 +38,7 @@ mono_ms(void)
 
 /* "ADDR", "ADDR:PORT", "[V6]:PORT" or a bare V6 address into host/port. */
 static int
-split_server(const char *s, char *host, size_t hcap, char *port,
-    size_t pcap)
+split_server(const char *s, char *host, size_t hcap, char *port, size_t pcap)
 {
 	const char *colon;
 	size_t hl;
@@ -164,8 +163,8 @@ cli_healthcheck(const struct cli_opts *o, int argc, char **argv)
 	char *rcode_text;
 
 	if (argc > 0) {
-		fprintf(stderr, "parasol healthcheck: unexpected '%s'\n",
-		    argv[0]);
+		fprintf(
+		    stderr, "parasol healthcheck: unexpected '%s'\n", argv[0]);
 		return CLI_USAGE;
 	}
 	if (server == NULL)
@@ -188,8 +187,7 @@ cli_healthcheck(const struct cli_opts *o, int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
-	if (split_server(server, host, sizeof(host), port, sizeof(port)) !=
-	    0) {
+	if (split_server(server, host, sizeof(host), port, sizeof(port)) != 0) {
 		fprintf(stderr,
 		    "parasol healthcheck: --server=%s: expected ADDR[:PORT]\n",
 		    server);
@@ -207,8 +205,8 @@ cli_healthcheck(const struct cli_opts *o, int argc, char **argv)
 		rc = CLI_USAGE;
 		goto out;
 	}
-	q = ldns_pkt_query_new(qname, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN,
-	    LDNS_RD);
+	q = ldns_pkt_query_new(
+	    qname, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, LDNS_RD);
 	qname = NULL; /* owned by q now */
 	if (q == NULL) {
 		rc = unhealthy(server, "out of memory");
@@ -249,7 +247,8 @@ cli_healthcheck(const struct cli_opts *o, int argc, char **argv)
 			rc = unhealthy(server, strerror(errno));
 			goto out;
 		}
-		/* Not ours (a late answer to an earlier check): keep waiting. */
+		/* Not ours (a late answer to an earlier check): keep waiting.
+		 */
 		if (n < 2 || ((buf[0] << 8) | buf[1]) != id)
 			continue;
 		if (ldns_wire2pkt(&r, buf, (size_t)n) != LDNS_STATUS_OK) {
@@ -259,11 +258,11 @@ cli_healthcheck(const struct cli_opts *o, int argc, char **argv)
 		break;
 	}
 	if (!ldns_pkt_qr(r) || ldns_pkt_qdcount(r) != 1 ||
-	    ldns_dname_compare(ldns_rr_owner(ldns_rr_list_rr(
-				   ldns_pkt_question(r), 0)),
+	    ldns_dname_compare(
+		ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(r), 0)),
 		ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_question(q), 0))) != 0) {
-		rc = unhealthy(server,
-		    "the answer does not match the question");
+		rc =
+		    unhealthy(server, "the answer does not match the question");
 		goto out;
 	}
 	rcode = ldns_pkt_get_rcode(r);

@@ -33,6 +33,7 @@
 #include "resolver/cache.h"
 #include "resolver/daemon.h"
 #include "resolver/log.h"
+#include "resolver/metrics.h"
 #include "resolver/upstream.h"
 
 #define PENDING_WAITERS_MAX 256
@@ -302,7 +303,8 @@ fail(struct pending *p)
 		size_t n;
 
 		d->ctr.servfail++;
-		daemon_note(d, REC_ERROR, &w->cl, &w->q, NULL);
+		daemon_note(d, REC_ERROR, WIRE_RCODE_SERVFAIL, &w->cl, &w->q,
+		    NULL);
 		if (server_client_gone(&w->cl))
 			continue;
 		n = query_answer_error(&w->q, WIRE_RCODE_SERVFAIL, ede, text,
@@ -341,6 +343,16 @@ cname_blocked(const struct daemon *d, const uint8_t *pkt, size_t len,
 	return 0;
 }
 
+static int
+sinkhole_rcode(const struct sinkhole *sh)
+{
+	if (sh->mode == SINKHOLE_NXDOMAIN)
+		return WIRE_RCODE_NXDOMAIN;
+	if (sh->mode == SINKHOLE_REFUSED)
+		return WIRE_RCODE_REFUSED;
+	return WIRE_RCODE_NOERROR;
+}
+
 /* The chain leads to a blocked name: answer as blocked, cache nothing. */
 static void
 answer_blocked(struct pending *p, const struct bl_verdict *v,
@@ -352,7 +364,8 @@ answer_blocked(struct pending *p, const struct bl_verdict *v,
 		size_t n;
 
 		d->ctr.blocked_cname++;
-		daemon_note(d, REC_BLOCKED, &w->cl, &w->q, v);
+		daemon_note(d, REC_BLOCKED, sinkhole_rcode(&d->cfg.sinkhole),
+		    &w->cl, &w->q, v);
 		if (server_client_gone(&w->cl))
 			continue;
 		n = query_answer_blocked(&w->q, d->policy.snap, v, name,
@@ -392,7 +405,8 @@ succeed(struct pending *p, const uint8_t *pkt, size_t len,
 		size_t n;
 		int truncated;
 
-		daemon_note(d, REC_FORWARDED, &w->cl, &w->q, NULL);
+		daemon_note(d, REC_FORWARDED, (int)WIRE_RCODE(scan->flags),
+		    &w->cl, &w->q, NULL);
 		if (server_client_gone(&w->cl))
 			continue;
 		memcpy(d->out, d->scratch, keep);
@@ -460,6 +474,7 @@ timer_cb(uv_timer_t *t)
 	struct pending *p = t->data;
 
 	p->d->ctr.upstream_timeouts++;
+	p->set->u[p->up].timeouts++;
 	next_attempt(p, 0);
 }
 
@@ -931,13 +946,13 @@ forward_query(struct daemon *d, const struct client *cl,
 	p = pending_find(d, &key, h);
 	if (p != NULL && p->n_waiters >= PENDING_WAITERS_MAX) {
 		d->ctr.dropped++;
-		daemon_note(d, REC_ERROR, cl, q, NULL);
+		daemon_note(d, REC_ERROR, METRICS_NO_ANSWER, cl, q, NULL);
 		return;
 	}
 	w = malloc(sizeof(*w));
 	if (w == NULL) {
 		d->ctr.dropped++;
-		daemon_note(d, REC_ERROR, cl, q, NULL);
+		daemon_note(d, REC_ERROR, METRICS_NO_ANSWER, cl, q, NULL);
 		return;
 	}
 	w->next = NULL;
@@ -957,7 +972,7 @@ forward_query(struct daemon *d, const struct client *cl,
 		server_client_unref(&w->cl);
 		free(w);
 		d->ctr.dropped++;
-		daemon_note(d, REC_ERROR, cl, q, NULL);
+		daemon_note(d, REC_ERROR, METRICS_NO_ANSWER, cl, q, NULL);
 		return;
 	}
 	d->ctr.forwarded++;

@@ -60,6 +60,9 @@ void bl_builder_free(struct bl_builder *b);
 /* Returns the feed's index, or -1. Index 0 is "local", added by _new. */
 int bl_builder_add_feed(struct bl_builder *b, const char *id,
     const char *category);
+/* Room for about n_names names up front, so a big load never rehashes.
+ * Only a hint: adding more still works. Returns 0, or -1. */
+int bl_builder_reserve(struct bl_builder *b, size_t n_names);
 /* name in lower-case wire form. Returns 0, or -1 on allocation failure. */
 int bl_builder_add(struct bl_builder *b, const uint8_t *wire, size_t len,
     enum bl_kind kind, enum bl_match_mode mode, uint16_t feed);

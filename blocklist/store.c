@@ -331,21 +331,27 @@ parse_kind(const unsigned char *t, enum bl_kind *k)
  * be in it, in ids[]. Rows read back from sqlite are checked again: the
  * file may have been edited by hand.
  */
+/*
+ * Rows of (name, kind, match[, feed]). fixed >= 0: every row is that
+ * feed's; otherwise column 3 names the feed (NULL: a local rule).
+ */
 static int
 load_rows(struct bl_store *st, sqlite3_stmt *s, struct bl_builder *b,
-    char (*ids)[64], size_t n_ids, size_t *bad, char *err, size_t errlen)
+    char (*ids)[64], size_t n_ids, int fixed, size_t *bad, char *err,
+    size_t errlen)
 {
 	int rc;
 	size_t last = 0;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const unsigned char *name = sqlite3_column_text(s, 0);
-		const unsigned char *feed = sqlite3_column_text(s, 3);
+		const unsigned char *feed =
+		    fixed >= 0 ? NULL : sqlite3_column_text(s, 3);
 		enum bl_kind kind;
 		enum bl_match_mode mode;
 		uint8_t wire[BL_WIRE_MAX];
 		int wl;
-		size_t fi = 0;
+		size_t fi = fixed >= 0 ? (size_t)fixed : 0;
 
 		if (name == NULL || parse_kind(sqlite3_column_text(s, 1), &kind) ||
 		    parse_mode(sqlite3_column_text(s, 2), &mode) ||
@@ -378,6 +384,67 @@ load_rows(struct bl_store *st, sqlite3_stmt *s, struct bl_builder *b,
 	}
 	return rc == SQLITE_DONE ? 0
 				 : bl_db_error(st->db, rc, "reading rules", err, errlen);
+}
+
+static int
+count_rows(struct bl_store *st, sqlite3_stmt *s, size_t *n, char *err,
+    size_t errlen)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_ROW)
+		return bl_db_error(st->db, rc, "counting rules", err, errlen);
+	*n += (size_t)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return 0;
+}
+
+static int
+load_all(struct bl_store *st, struct bl_builder *b, char (*ids)[64],
+    size_t n_ids, size_t *bad, char *err, size_t errlen)
+{
+	sqlite3_stmt *cnt = NULL, *rows = NULL, *local = NULL;
+	size_t total = 0;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db,
+	    "SELECT count(*) FROM entries WHERE feed = ?1", -1, &cnt, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(st->db,
+		    "SELECT name, kind, match FROM entries WHERE feed = ?1", -1,
+		    &rows, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(st->db,
+		    "SELECT name, kind, match FROM local_rules", -1, &local,
+		    NULL);
+	if (rc != SQLITE_OK) {
+		rc = bl_db_error(st->db, rc, "reading rules", err, errlen);
+		goto out;
+	}
+	for (size_t fi = 1; fi < n_ids && rc == 0; fi++) {
+		sqlite3_bind_text(cnt, 1, ids[fi], -1, SQLITE_STATIC);
+		rc = count_rows(st, cnt, &total, err, errlen);
+	}
+	if (rc != 0)
+		goto out;
+	if (bl_builder_reserve(b, total + 1024) != 0) {
+		rc = BL_ENOMEM;
+		snprintf(err, errlen, "out of memory building the snapshot");
+		goto out;
+	}
+	for (size_t fi = 1; fi < n_ids && rc == 0; fi++) {
+		sqlite3_bind_text(rows, 1, ids[fi], -1, SQLITE_STATIC);
+		rc = load_rows(st, rows, b, ids, n_ids, (int)fi, bad, err,
+		    errlen);
+		sqlite3_reset(rows);
+	}
+	if (rc == 0)
+		rc = load_rows(st, local, b, ids, n_ids, -1, bad, err, errlen);
+out:
+	sqlite3_finalize(cnt);
+	sqlite3_finalize(rows);
+	sqlite3_finalize(local);
+	return rc;
 }
 
 static int
@@ -446,23 +513,32 @@ load(struct bl_store *st, const char *name, struct bl_snapshot **out,
 	sqlite3_finalize(s);
 	s = NULL;
 
-	snprintf(sql, sizeof(sql),
-	    "%sSELECT e.name, e.kind, e.match, e.feed FROM entries e"
-	    " JOIN feeds f ON f.id = e.feed WHERE f.enabled%s"
-	    " UNION ALL SELECT name, kind, match, NULL FROM local_rules%s",
-	    name != NULL ? suffix_cte : "",
-	    name != NULL ? " AND e.name IN (SELECT s FROM sfx)" : "",
-	    name != NULL ? " WHERE name IN (SELECT s FROM sfx)" : "");
-	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-	if (rc != SQLITE_OK) {
-		rc = bl_db_error(st->db, rc, "reading rules", err, errlen);
-		goto out;
-	}
-	if (name != NULL)
+	if (name == NULL) {
+		/* Everything: feed by feed, each a range of the primary key
+		 * (a join would look each row's feed up), into a table sized
+		 * once from the counts. */
+		rc = load_all(st, b, ids, n_ids, &bad, err, errlen);
+		if (rc != 0)
+			goto out;
+	} else {
+		snprintf(sql, sizeof(sql),
+		    "%sSELECT e.name, e.kind, e.match, e.feed FROM entries e"
+		    " JOIN feeds f ON f.id = e.feed WHERE f.enabled"
+		    " AND e.name IN (SELECT s FROM sfx)"
+		    " UNION ALL SELECT name, kind, match, NULL FROM local_rules"
+		    " WHERE name IN (SELECT s FROM sfx)",
+		    suffix_cte);
+		rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+		if (rc != SQLITE_OK) {
+			rc = bl_db_error(st->db, rc, "reading rules", err,
+			    errlen);
+			goto out;
+		}
 		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	rc = load_rows(st, s, b, ids, n_ids, &bad, err, errlen);
-	if (rc != 0)
-		goto out;
+		rc = load_rows(st, s, b, ids, n_ids, -1, &bad, err, errlen);
+		if (rc != 0)
+			goto out;
+	}
 	*out = bl_builder_finish(b, gen);
 	b = NULL;
 	if (*out == NULL) {

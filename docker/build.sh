@@ -11,11 +11,12 @@ cd "$(dirname "$0")/.."
 
 pkgs="build-essential meson ninja-build pkg-config libldns-dev libuv1-dev
 libsodium-dev libsqlite3-dev libcurl4-openssl-dev libidn2-dev libjansson-dev
-libpsl-dev publicsuffix"
+libpsl-dev publicsuffix libmicrohttpd-dev"
 for arg in "$@"; do
 	case "$arg" in
 	--test) pkgs="$pkgs libcmocka-dev ldnsutils knot-dnsutils bind9-dnsutils
-python3-dnspython python3-pytest nginx-light openssl minisign" ;;
+python3-dnspython python3-pytest nginx-light openssl minisign dnsdist curl
+nsd dnsmasq-base isc-dhcp-client iproute2" ;;
 	--bench) pkgs="$pkgs dnsperf unbound dnsmasq-base python3-dnspython time" ;;
 	*) echo "usage: docker/build.sh [--test] [--bench]" >&2; exit 2 ;;
 	esac
@@ -34,7 +35,7 @@ if [ -n "$missing" ]; then
 	echo "docker/build.sh: installing$missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
-	# Keep packaged daemons (unbound) from starting on their own.
+	# Keep packaged daemons (unbound, nsd) from starting on their own.
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d.parasol
 	chmod +x /usr/sbin/policy-rc.d.parasol
 	[ -e /usr/sbin/policy-rc.d ] || ln -s policy-rc.d.parasol /usr/sbin/policy-rc.d

@@ -117,7 +117,15 @@ static void
 evict_to(struct cache *c, size_t budget)
 {
 	while (c->st.bytes > budget && c->lru_tail != NULL) {
-		entry_delete(c, c->lru_tail);
+		struct cache_entry *e = c->lru_tail;
+
+		if (e->used) {
+			e->used = 0;
+			lru_unlink(c, e);
+			lru_push_front(c, e);
+			continue;
+		}
+		entry_delete(c, e);
 		c->st.evictions++;
 	}
 }
@@ -177,10 +185,10 @@ cache_lookup(struct cache *c, const struct cache_key *k, uint64_t now_ms)
 		c->st.expired++;
 		return NULL;
 	}
-	if (c->lru_head != e) {
-		lru_unlink(c, e);
-		lru_push_front(c, e);
-	}
+	/* A mark, not a move to the front: relinking would write to two
+	 * other entries' cache lines on every hit. Eviction gives marked
+	 * entries a second chance (CLOCK), which approximates LRU. */
+	e->used = 1;
 	return e;
 }
 

@@ -44,6 +44,7 @@ struct cache_entry {
 	uint32_t size;
 	uint16_t wire_len;
 	uint16_t n_ttl;
+	uint8_t used; /* hit since it last reached the tail (second chance) */
 	uint16_t *ttl_off;
 	uint8_t *wire;
 	struct cache_key key;

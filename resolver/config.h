@@ -66,6 +66,10 @@ struct config {
 	uint64_t stats_retention;
 	uint64_t stats_fold_window;
 	int stats_events;
+	/* The HTTP metrics endpoint; metrics_on is 0 when it is off. */
+	int metrics_on;
+	struct sockaddr_storage metrics;
+	int doh_canary;
 	/* Abuse resistance and process. */
 	uint64_t ratelimit;
 	uint64_t ratelimit_burst;
@@ -84,6 +88,8 @@ struct config {
 	char user[CONFIG_NAME_MAX]; /* empty: not set */
 	int fail_mode; /* CONFIG_FAIL_CLOSED or CONFIG_FAIL_OPEN */
 };
+
+#define CONFIG_METRICS_PORT 9153
 
 enum { CONFIG_RL_REFUSE = 0, CONFIG_RL_DROP = 1 };
 enum { CONFIG_FAIL_CLOSED = 0, CONFIG_FAIL_OPEN = 1 };

@@ -17,6 +17,7 @@
 #include "resolver/log.h"
 #include "resolver/privs.h"
 #include "resolver/ratelimit.h"
+#include "resolver/metrics.h"
 #include "resolver/upstream.h"
 
 static struct ratelimit *
@@ -208,6 +209,7 @@ daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
 	    .block_ttl = (uint32_t)d->cfg.block_ttl,
 	    .edns_size = (uint16_t)d->cfg.edns_size,
 	    .now_ms = daemon_now(d),
+	    .doh_canary = d->cfg.doh_canary,
 	    .ctr = &d->ctr,
 	    .rl = d->rl,
 	    .rl_drop = d->cfg.ratelimit_action == CONFIG_RL_DROP,
@@ -218,25 +220,34 @@ daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
 	struct wire_query q;
 	enum query_action act;
 	size_t n = 0;
+	int rcode;
 
 	ctx.note = &note;
 	act = query_decide(&ctx, pkt, len, (const struct sockaddr *)&cl->addr,
 	    cl->conn != NULL, &q, d->out, sizeof(d->out), &n);
+	rcode = act == QUERY_ANSWER ? (int)note.rcode : METRICS_NO_ANSWER;
 	switch (note.outcome) {
 	case QUERY_OUT_NONE:
 	case QUERY_OUT_FORWARD:
 		break;
 	case QUERY_OUT_BLOCKED:
-		daemon_note(d, REC_BLOCKED, cl, &q, &note.verdict);
+		daemon_note(d, REC_BLOCKED, rcode, cl, &q, &note.verdict);
 		break;
 	case QUERY_OUT_CACHED:
-		daemon_note(d, REC_CACHED, cl, &q, NULL);
+		daemon_note(d, REC_CACHED, rcode, cl, &q, NULL);
 		break;
 	case QUERY_OUT_REFUSED:
-		daemon_note(d, REC_REFUSED, cl, &q, NULL);
+		daemon_note(d, REC_REFUSED, rcode, cl, &q, NULL);
 		break;
 	case QUERY_OUT_ERROR:
-		daemon_note(d, REC_ERROR, cl, &q, NULL);
+		daemon_note(d, REC_ERROR, rcode, cl, &q, NULL);
+		break;
+	case QUERY_OUT_LOCAL:
+		/* stats.db has no column for it: answered without an
+		 * upstream, it counts with the cached answers there. */
+		metrics_note(d->metrics, METRICS_LOCAL, rcode, NULL);
+		if (d->rec != NULL)
+			recorder_outcome(d->rec, REC_CACHED, q.qtype);
 		break;
 	}
 	switch (act) {
@@ -244,12 +255,13 @@ daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
 		server_send(d, cl, d->out, n);
 		break;
 	case QUERY_FORWARD:
-		/* Each question out holds a socket: past the cap, drop and
-		 * let the client retry rather than run out of descriptors. */
+		/* The queue of questions out has a cap like every other:
+		 * past it, drop and let the client retry. */
 		if (d->n_pending >= d->cfg.max_pending) {
 			d->ctr.overload++;
 			d->ctr.dropped++;
-			daemon_note(d, REC_ERROR, cl, &q, NULL);
+			daemon_note(d, REC_ERROR, METRICS_NO_ANSWER, cl, &q,
+			    NULL);
 			break;
 		}
 		forward_query(d, cl, &q);
@@ -361,18 +373,22 @@ sinkhole_name(const struct sinkhole *sh)
 }
 
 void
-daemon_note(struct daemon *d, enum rec_outcome o, const struct client *cl,
-    const struct wire_query *q, const struct bl_verdict *v)
+daemon_note(struct daemon *d, enum rec_outcome o, int rcode,
+    const struct client *cl, const struct wire_query *q,
+    const struct bl_verdict *v)
 {
-	const struct bl_feed_info *f;
+	const struct bl_feed_info *f = NULL;
 	uint8_t lower[WIRE_NAME_MAX];
 
+	if (o == REC_BLOCKED && v != NULL && d->policy.snap != NULL)
+		f = bl_snapshot_feed(d->policy.snap, v->feed);
+	metrics_note(d->metrics, (enum metrics_result)o, rcode,
+	    f != NULL ? f->category : NULL);
 	if (d->rec == NULL)
 		return;
 	recorder_outcome(d->rec, o, q->qtype);
 	if (o != REC_BLOCKED || v == NULL || d->policy.snap == NULL)
 		return;
-	f = bl_snapshot_feed(d->policy.snap, v->feed);
 	wire_name_lower(lower, q->qname, q->qname_len);
 	/* For a CNAME block, v is the verdict on the chain's member. */
 	recorder_blocked(d->rec, (const struct sockaddr *)&cl->addr, lower,
@@ -506,6 +522,8 @@ finish_stop(struct daemon *d)
 	/* Last: after the answers in flight were counted. */
 	recorder_free(d->rec);
 	d->rec = NULL;
+	metrics_close(d->metrics);
+	d->metrics = NULL;
 	control_close(d);
 	policy_close(&d->policy);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -612,6 +630,16 @@ daemon_start(struct daemon *d)
 			 "will not reach this daemon");
 	else
 		privs_prepare_path(&pv, d->cfg.control, 1);
+	if (d->cfg.metrics_on) {
+		char err[512];
+
+		d->metrics = metrics_new(d,
+		    (const struct sockaddr *)&d->cfg.metrics, err, sizeof(err));
+		if (d->metrics == NULL) {
+			log_err("%s", err);
+			return -1;
+		}
+	}
 	if (privs_drop(&pv) != 0)
 		return -1;
 	/* From here on as the user: databases are opened (and made) by it. */
@@ -650,6 +678,8 @@ daemon_clear(struct daemon *d)
 {
 	recorder_free(d->rec);
 	d->rec = NULL;
+	metrics_close(d->metrics);
+	d->metrics = NULL;
 	/* Anything still open (a failed start) is closed and reaped here. */
 	uv_walk(d->loop, close_all_cb, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);

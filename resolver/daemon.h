@@ -22,6 +22,8 @@ struct listener;
 struct tcp_conn;
 struct pending;
 struct ratelimit;
+struct fwd_pools;
+struct metrics;
 
 /* Where an answer goes. */
 struct client {
@@ -39,7 +41,9 @@ struct client {
  * together with one sendmmsg when the batch ends.
  */
 struct udp_tx {
-	struct listener *l; /* the batch's listener; NULL: not batching */
+	struct listener *l; /* whose answers these are; NULL: none yet */
+	int in_batch;	    /* inside a recvmmsg batch of l's */
+	uv_check_t check;   /* sends what was gathered outside a batch */
 	size_t n;
 	struct mmsghdr msg[DAEMON_RECV_BATCH];
 	struct iovec iov[DAEMON_RECV_BATCH];
@@ -62,6 +66,7 @@ struct daemon {
 	struct pending **pending; /* hash table of queries in flight */
 	size_t n_pending_buckets;
 	size_t n_pending;
+	struct fwd_pools *fwd; /* upstream sockets (forward.c) */
 	size_t n_tcp_clients;
 	struct tcp_conn *conns; /* oldest activity first */
 	struct tcp_conn *conns_tail;
@@ -72,6 +77,7 @@ struct daemon {
 	struct counters ctr;
 	struct policy policy;
 	struct recorder *rec; /* NULL when stats are off */
+	struct metrics *metrics; /* NULL when the endpoint is off */
 	uv_pipe_t control;
 	int control_open;
 	uint64_t started_ms;
@@ -107,8 +113,11 @@ void daemon_clear(struct daemon *d);
 /* Handle one client packet. */
 void daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
     struct client *cl);
-/* Count a query's outcome, and record it when it was blocked. */
-void daemon_note(struct daemon *d, enum rec_outcome o,
+/*
+ * Count a query's outcome and the rcode it was answered with
+ * (METRICS_NO_ANSWER: none), and record it when it was blocked.
+ */
+void daemon_note(struct daemon *d, enum rec_outcome o, int rcode,
     const struct client *cl, const struct wire_query *q,
     const struct bl_verdict *v);
 /* One line of JSON for "parasol status". */

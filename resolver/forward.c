@@ -1,14 +1,27 @@
 /*
  * Forwarding of cache misses (RFC 5452 rules). Each question in flight is
  * one "pending" entry, found by its cache key, that any number of clients
- * asking the same thing wait on. Each attempt goes to one upstream from a
- * new UDP socket on a random port, connected to that upstream so the
- * kernel drops datagrams from anywhere else and reports ICMP errors, with
- * a random ID; a reply counts only if the ID, the source and the question
- * all match, and anything else is dropped and counted while the attempt
- * goes on waiting. A truncated reply is asked again over TCP. Timeouts and
- * failures move on to the next upstream until the query's time budget
- * ends, then every waiting client gets SERVFAIL with an EDE.
+ * asking the same thing wait on. Each attempt goes to one upstream with a
+ * random ID, from a UDP socket picked at random from that upstream's pool
+ * (see below); a reply counts only if the socket, the ID, the source and
+ * the question all match, and anything else is dropped and counted while
+ * the attempt goes on waiting. A truncated reply is asked again over TCP.
+ * Timeouts and failures move on to the next upstream until the query's
+ * time budget ends, then every waiting client gets SERVFAIL with an EDE.
+ *
+ * The socket pool. A new socket for every query (socket, bind, connect,
+ * epoll add, close) cost more than all the rest of a cache miss. Instead
+ * each upstream has POOL_SOCKS slots; a socket is bound to a port chosen
+ * with libsodium (not the kernel's sequence) and connected to its
+ * upstream, so the kernel drops datagrams from anywhere else and reports
+ * ICMP errors. An off-path forger still has to hit the one port and the
+ * one ID of the query it targets: 1 in 64512 x 65536, as with a socket per
+ * query. What a pool changes is how long a port stays open, which is what
+ * port-scanning side channels (SAD DNS) need time for: a socket takes new
+ * queries for at most SOCK_MAX_AGE_MS and SOCK_MAX_USES queries, then
+ * leaves the pool and closes when its last query ends, and a fresh socket
+ * on a fresh random port takes the slot. No socket lives longer than
+ * SOCK_MAX_AGE_MS plus the resolve timeout.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +33,7 @@
 #include "resolver/cache.h"
 #include "resolver/daemon.h"
 #include "resolver/log.h"
+#include "resolver/metrics.h"
 #include "resolver/upstream.h"
 
 #define PENDING_WAITERS_MAX 256
@@ -31,9 +45,38 @@ struct waiter {
 	struct wire_query q;
 };
 
-struct up_udp {
+#define POOL_SOCKS 16	      /* sockets per upstream */
+#define SOCK_MAX_USES 1024    /* queries one socket sends before retiring */
+#define SOCK_MAX_AGE_MS 2000  /* and how long it takes new ones */
+#define SOCK_ID_BUCKETS 64    /* per-socket table of queries by ID */
+#define POOL_SWEEP_MS 1000
+
+struct up_pool;
+
+struct up_sock {
 	uv_udp_t h;
-	struct pending *p;
+	struct daemon *d;
+	struct up_pool *pool; /* NULL once retired */
+	unsigned slot;
+	unsigned inflight;
+	unsigned uses;
+	uint64_t born_ms;
+	struct pending *by_id[SOCK_ID_BUCKETS];
+};
+
+/* One upstream address's sockets; kept until the daemon stops. */
+struct up_pool {
+	struct up_pool *next;
+	struct sockaddr_storage addr;
+	struct up_sock *s[POOL_SOCKS];
+};
+
+struct fwd_pools {
+	struct up_pool *list;
+	uv_timer_t sweep;
+	unsigned n_socks; /* open, in a pool or retired */
+	uint8_t rnd[1024];
+	size_t rnd_off;
 };
 
 struct up_tcp {
@@ -62,7 +105,8 @@ struct pending {
 	unsigned net_errors;
 	int up;
 	uint16_t id;
-	struct up_udp *udp;
+	struct up_sock *sock;  /* the UDP attempt's socket */
+	struct pending *snext; /* in sock->by_id */
 	struct up_tcp *tcp;
 	uv_timer_t timer;
 	size_t qlen;
@@ -113,10 +157,82 @@ pending_find(struct daemon *d, const struct cache_key *k, uint64_t h)
 	return NULL;
 }
 
-static void
-udp_closed_cb(uv_handle_t *h)
+static struct fwd_pools *pools_get(struct daemon *d);
+
+/* Random bytes from a buffer refilled with one getrandom per 512 IDs. */
+static uint16_t
+rand16(struct daemon *d)
 {
-	free(h->data);
+	struct fwd_pools *fp = d->fwd;
+	uint16_t v;
+
+	if (fp->rnd_off + 2 > sizeof(fp->rnd)) {
+		randombytes_buf(fp->rnd, sizeof(fp->rnd));
+		fp->rnd_off = 0;
+	}
+	memcpy(&v, fp->rnd + fp->rnd_off, 2);
+	sodium_memzero(fp->rnd + fp->rnd_off, 2);
+	fp->rnd_off += 2;
+	return v;
+}
+
+/* Uniform in [0, n) for n <= 65536, by rejection. */
+static uint32_t
+rand_below(struct daemon *d, uint32_t n)
+{
+	uint32_t limit = 65536 - 65536 % n, v;
+
+	do
+		v = rand16(d);
+	while (v >= limit);
+	return v % n;
+}
+
+static void
+sock_closed_cb(uv_handle_t *h)
+{
+	struct up_sock *s = h->data;
+
+	if (s->d->fwd != NULL)
+		s->d->fwd->n_socks--;
+	free(s);
+}
+
+static void
+sock_close(struct up_sock *s)
+{
+	uv_close((uv_handle_t *)&s->h, sock_closed_cb);
+}
+
+/* Take a socket out of its pool: it gets no new queries. */
+static void
+sock_retire(struct up_sock *s)
+{
+	if (s->pool != NULL) {
+		s->pool->s[s->slot] = NULL;
+		s->pool = NULL;
+	}
+	if (s->inflight == 0)
+		sock_close(s);
+}
+
+static void
+sock_unlink(struct pending *p)
+{
+	struct up_sock *s = p->sock;
+	struct pending **pp = &s->by_id[p->id % SOCK_ID_BUCKETS];
+
+	while (*pp != NULL && *pp != p)
+		pp = &(*pp)->snext;
+	if (*pp == p)
+		*pp = p->snext;
+	p->snext = NULL;
+	p->sock = NULL;
+	s->inflight--;
+	if (s->inflight == 0 &&
+	    (s->pool == NULL ||
+		daemon_now(s->d) - s->born_ms >= SOCK_MAX_AGE_MS))
+		sock_retire(s);
 }
 
 static void
@@ -131,12 +247,8 @@ tcp_closed_cb(uv_handle_t *h)
 static void
 close_sockets(struct pending *p)
 {
-	if (p->udp != NULL) {
-		p->udp->p = NULL;
-		p->udp->h.data = p->udp;
-		uv_close((uv_handle_t *)&p->udp->h, udp_closed_cb);
-		p->udp = NULL;
-	}
+	if (p->sock != NULL)
+		sock_unlink(p);
 	if (p->tcp != NULL) {
 		p->tcp->p = NULL;
 		p->tcp->h.data = p->tcp;
@@ -191,7 +303,8 @@ fail(struct pending *p)
 		size_t n;
 
 		d->ctr.servfail++;
-		daemon_note(d, REC_ERROR, &w->cl, &w->q, NULL);
+		daemon_note(d, REC_ERROR, WIRE_RCODE_SERVFAIL, &w->cl, &w->q,
+		    NULL);
 		if (server_client_gone(&w->cl))
 			continue;
 		n = query_answer_error(&w->q, WIRE_RCODE_SERVFAIL, ede, text,
@@ -230,6 +343,16 @@ cname_blocked(const struct daemon *d, const uint8_t *pkt, size_t len,
 	return 0;
 }
 
+static int
+sinkhole_rcode(const struct sinkhole *sh)
+{
+	if (sh->mode == SINKHOLE_NXDOMAIN)
+		return WIRE_RCODE_NXDOMAIN;
+	if (sh->mode == SINKHOLE_REFUSED)
+		return WIRE_RCODE_REFUSED;
+	return WIRE_RCODE_NOERROR;
+}
+
 /* The chain leads to a blocked name: answer as blocked, cache nothing. */
 static void
 answer_blocked(struct pending *p, const struct bl_verdict *v,
@@ -241,7 +364,8 @@ answer_blocked(struct pending *p, const struct bl_verdict *v,
 		size_t n;
 
 		d->ctr.blocked_cname++;
-		daemon_note(d, REC_BLOCKED, &w->cl, &w->q, v);
+		daemon_note(d, REC_BLOCKED, sinkhole_rcode(&d->cfg.sinkhole),
+		    &w->cl, &w->q, v);
 		if (server_client_gone(&w->cl))
 			continue;
 		n = query_answer_blocked(&w->q, d->policy.snap, v, name,
@@ -281,7 +405,8 @@ succeed(struct pending *p, const uint8_t *pkt, size_t len,
 		size_t n;
 		int truncated;
 
-		daemon_note(d, REC_FORWARDED, &w->cl, &w->q, NULL);
+		daemon_note(d, REC_FORWARDED, (int)WIRE_RCODE(scan->flags),
+		    &w->cl, &w->q, NULL);
 		if (server_client_gone(&w->cl))
 			continue;
 		memcpy(d->out, d->scratch, keep);
@@ -349,6 +474,7 @@ timer_cb(uv_timer_t *t)
 	struct pending *p = t->data;
 
 	p->d->ctr.upstream_timeouts++;
+	p->set->u[p->up].timeouts++;
 	next_attempt(p, 0);
 }
 
@@ -475,37 +601,71 @@ start_tcp(struct pending *p)
 static void
 udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct up_udp *u = h->data;
-	struct daemon *d = u->p != NULL ? u->p->d : NULL;
+	struct up_sock *s = h->data;
 
-	if (d == NULL) {
-		*buf = uv_buf_init(NULL, 0);
-		return;
-	}
 	/* Handled before the next read, so the shared buffer is free. */
-	*buf = uv_buf_init((char *)d->recv_buf, DAEMON_DGRAM_MAX);
+	*buf = uv_buf_init((char *)s->d->recv_buf, DAEMON_DGRAM_MAX);
+}
+
+/*
+ * An error on a connected socket is an ICMP report that the upstream is
+ * unreachable: every query waiting on this socket moves on.
+ */
+static void
+sock_failed(struct up_sock *s)
+{
+	struct pending *list[SOCK_ID_BUCKETS * 4];
+	size_t n;
+
+	s->d->ctr.upstream_errors++;
+	if (s->pool != NULL) {
+		s->pool->s[s->slot] = NULL;
+		s->pool = NULL;
+	}
+	/* Retired first so no attempt below can pick it again. */
+	do {
+		n = 0;
+		for (unsigned b = 0; b < SOCK_ID_BUCKETS; b++) {
+			for (struct pending *p = s->by_id[b];
+			     p != NULL && n < sizeof(list) / sizeof(list[0]);
+			     p = p->snext)
+				list[n++] = p;
+		}
+		for (size_t i = 0; i < n; i++)
+			next_attempt(list[i], 1);
+	} while (n > 0 && s->inflight > 0);
 }
 
 static void
 udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     const struct sockaddr *addr, unsigned flags)
 {
-	struct up_udp *u = h->data;
-	struct pending *p = u->p;
+	struct up_sock *s = h->data;
+	struct pending *p;
 	struct wire_scan scan;
+	uint16_t id;
 	int rc;
 
-	if (p == NULL || (nread == 0 && addr == NULL))
+	if (nread == 0 && addr == NULL)
 		return;
 	if (nread < 0) {
-		/* ICMP port or host unreachable on the connected socket. */
-		p->d->ctr.upstream_errors++;
-		next_attempt(p, 1);
+		if (s->inflight > 0)
+			sock_failed(s);
+		else
+			sock_retire(s);
 		return;
 	}
-	if (addr == NULL || (flags & UV_UDP_PARTIAL) ||
+	if (addr == NULL || (flags & UV_UDP_PARTIAL) || nread < WIRE_HDR_LEN) {
+		s->d->ctr.bad_replies++;
+		return;
+	}
+	id = wire_get16((const uint8_t *)buf->base);
+	for (p = s->by_id[id % SOCK_ID_BUCKETS]; p != NULL; p = p->snext)
+		if (p->id == id)
+			break;
+	if (p == NULL ||
 	    !addr_equal(addr, (const struct sockaddr *)&p->set->u[p->up].addr)) {
-		p->d->ctr.bad_replies++;
+		s->d->ctr.bad_replies++;
 		return;
 	}
 	rc = check_reply(p, (const uint8_t *)buf->base, (size_t)nread, &scan);
@@ -526,7 +686,7 @@ udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 
 /* Bind to a port chosen by libsodium, not by the kernel's sequence. */
 static int
-bind_random_port(uv_udp_t *h, int family)
+bind_random_port(struct daemon *d, uv_udp_t *h, int family)
 {
 	struct sockaddr_storage ss;
 	int rc = UV_EADDRINUSE;
@@ -534,7 +694,7 @@ bind_random_port(uv_udp_t *h, int family)
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = (sa_family_t)family;
 	for (int i = 0; i < 10 && rc == UV_EADDRINUSE; i++) {
-		uint16_t port = (uint16_t)(1024 + randombytes_uniform(64512));
+		uint16_t port = (uint16_t)(1024 + rand_below(d, 64512));
 
 		if (family == AF_INET6)
 			((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
@@ -545,13 +705,147 @@ bind_random_port(uv_udp_t *h, int family)
 	return rc;
 }
 
+static int
+sock_open(struct daemon *d, struct up_pool *pool, unsigned slot,
+    struct up_sock **out)
+{
+	const struct sockaddr *to = (const struct sockaddr *)&pool->addr;
+	struct up_sock *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (s == NULL)
+		return UV_ENOMEM;
+	rc = uv_udp_init(d->loop, &s->h);
+	if (rc != 0) {
+		free(s);
+		return rc;
+	}
+	s->h.data = s;
+	s->d = d;
+	s->born_ms = daemon_now(d);
+	d->fwd->n_socks++;
+	rc = bind_random_port(d, &s->h, to->sa_family);
+	if (rc == 0)
+		rc = uv_udp_connect(&s->h, to);
+	if (rc == 0)
+		rc = uv_udp_recv_start(&s->h, udp_alloc_cb, udp_recv_cb);
+	if (rc != 0) {
+		sock_close(s);
+		return rc;
+	}
+	s->pool = pool;
+	s->slot = slot;
+	pool->s[slot] = s;
+	*out = s;
+	return 0;
+}
+
+static struct up_pool *
+pool_for(struct daemon *d, const struct sockaddr *to)
+{
+	struct fwd_pools *fp = pools_get(d);
+	struct up_pool *pool;
+
+	if (fp == NULL)
+		return NULL;
+	for (pool = fp->list; pool != NULL; pool = pool->next)
+		if (addr_equal((const struct sockaddr *)&pool->addr, to))
+			return pool;
+	pool = calloc(1, sizeof(*pool));
+	if (pool == NULL)
+		return NULL;
+	memcpy(&pool->addr, to, addr_len(to));
+	pool->next = fp->list;
+	fp->list = pool;
+	return pool;
+}
+
+/* A socket for a new query to this upstream, and an ID unused on it. */
+static int
+sock_take(struct pending *p)
+{
+	struct daemon *d = p->d;
+	const struct sockaddr *to =
+	    (const struct sockaddr *)&p->set->u[p->up].addr;
+	struct up_pool *pool = pool_for(d, to);
+	struct up_sock *s;
+	struct pending *q;
+	unsigned slot;
+	int rc;
+
+	if (pool == NULL)
+		return UV_ENOMEM;
+	slot = rand_below(d, POOL_SOCKS);
+	s = pool->s[slot];
+	if (s != NULL && (s->uses >= SOCK_MAX_USES ||
+			     daemon_now(d) - s->born_ms >= SOCK_MAX_AGE_MS)) {
+		sock_retire(s);
+		s = NULL;
+	}
+	if (s == NULL) {
+		rc = sock_open(d, pool, slot, &s);
+		if (rc != 0)
+			return rc;
+	}
+	do {
+		p->id = rand16(d);
+		for (q = s->by_id[p->id % SOCK_ID_BUCKETS]; q != NULL;
+		     q = q->snext)
+			if (q->id == p->id)
+				break;
+	} while (q != NULL);
+	p->sock = s;
+	p->snext = s->by_id[p->id % SOCK_ID_BUCKETS];
+	s->by_id[p->id % SOCK_ID_BUCKETS] = p;
+	s->inflight++;
+	s->uses++;
+	return 0;
+}
+
+/* Close idle sockets past their age, so no port stays open for long. */
+static void
+sweep_cb(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t now = daemon_now(d);
+
+	for (struct up_pool *pool = d->fwd->list; pool != NULL;
+	     pool = pool->next) {
+		for (unsigned i = 0; i < POOL_SOCKS; i++) {
+			struct up_sock *s = pool->s[i];
+
+			if (s != NULL && s->inflight == 0 &&
+			    now - s->born_ms >= SOCK_MAX_AGE_MS)
+				sock_retire(s);
+		}
+	}
+}
+
+static struct fwd_pools *
+pools_get(struct daemon *d)
+{
+	struct fwd_pools *fp = d->fwd;
+
+	if (fp != NULL)
+		return fp;
+	fp = calloc(1, sizeof(*fp));
+	if (fp == NULL)
+		return NULL;
+	fp->rnd_off = sizeof(fp->rnd);
+	uv_timer_init(d->loop, &fp->sweep);
+	fp->sweep.data = d;
+	uv_timer_start(&fp->sweep, sweep_cb, POOL_SWEEP_MS, POOL_SWEEP_MS);
+	uv_unref((uv_handle_t *)&fp->sweep);
+	d->fwd = fp;
+	return fp;
+}
+
 static void
 build_query(struct pending *p)
 {
 	uint8_t *q = p->qbuf + 2;
 	size_t len = WIRE_HDR_LEN;
 
-	p->id = (uint16_t)randombytes_uniform(65536);
 	memset(q, 0, WIRE_HDR_LEN);
 	wire_put16(q, p->id);
 	wire_put16(q + 2, WIRE_FLAG_RD);
@@ -569,33 +863,15 @@ build_query(struct pending *p)
 static int
 start_udp(struct pending *p)
 {
-	struct daemon *d = p->d;
-	const struct sockaddr *to =
-	    (const struct sockaddr *)&p->set->u[p->up].addr;
-	struct up_udp *u = calloc(1, sizeof(*u));
 	uv_buf_t b;
 	int rc;
 
-	if (u == NULL)
-		return UV_ENOMEM;
-	u->p = p;
-	rc = uv_udp_init(d->loop, &u->h);
-	if (rc != 0) {
-		free(u);
-		return rc;
-	}
-	u->h.data = u;
-	p->udp = u;
-	rc = bind_random_port(&u->h, to->sa_family);
-	if (rc == 0)
-		rc = uv_udp_connect(&u->h, to);
-	if (rc == 0)
-		rc = uv_udp_recv_start(&u->h, udp_alloc_cb, udp_recv_cb);
+	rc = sock_take(p);
 	if (rc != 0)
 		return rc;
 	build_query(p);
 	b = uv_buf_init((char *)p->qbuf + 2, (unsigned)p->qlen);
-	rc = uv_udp_try_send(&u->h, &b, 1, NULL);
+	rc = uv_udp_try_send(&p->sock->h, &b, 1, NULL);
 	return rc < 0 ? rc : 0;
 }
 
@@ -670,13 +946,13 @@ forward_query(struct daemon *d, const struct client *cl,
 	p = pending_find(d, &key, h);
 	if (p != NULL && p->n_waiters >= PENDING_WAITERS_MAX) {
 		d->ctr.dropped++;
-		daemon_note(d, REC_ERROR, cl, q, NULL);
+		daemon_note(d, REC_ERROR, METRICS_NO_ANSWER, cl, q, NULL);
 		return;
 	}
 	w = malloc(sizeof(*w));
 	if (w == NULL) {
 		d->ctr.dropped++;
-		daemon_note(d, REC_ERROR, cl, q, NULL);
+		daemon_note(d, REC_ERROR, METRICS_NO_ANSWER, cl, q, NULL);
 		return;
 	}
 	w->next = NULL;
@@ -696,7 +972,7 @@ forward_query(struct daemon *d, const struct client *cl,
 		server_client_unref(&w->cl);
 		free(w);
 		d->ctr.dropped++;
-		daemon_note(d, REC_ERROR, cl, q, NULL);
+		daemon_note(d, REC_ERROR, METRICS_NO_ANSWER, cl, q, NULL);
 		return;
 	}
 	d->ctr.forwarded++;
@@ -719,12 +995,35 @@ forward_query(struct daemon *d, const struct client *cl,
 	attempt(p);
 }
 
+static void
+pools_closed_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 void
 forward_abort_all(struct daemon *d)
 {
+	struct fwd_pools *fp;
+
 	d->stopping = 2;
 	for (size_t i = 0; i < d->n_pending_buckets; i++) {
 		while (d->pending[i] != NULL)
 			fail(d->pending[i]);
 	}
+	fp = d->fwd;
+	if (fp == NULL)
+		return;
+	while (fp->list != NULL) {
+		struct up_pool *pool = fp->list;
+
+		for (unsigned i = 0; i < POOL_SOCKS; i++)
+			if (pool->s[i] != NULL)
+				sock_retire(pool->s[i]);
+		fp->list = pool->next;
+		free(pool);
+	}
+	d->fwd = NULL;
+	fp->sweep.data = fp;
+	uv_close((uv_handle_t *)&fp->sweep, pools_closed_cb);
 }

@@ -135,6 +135,7 @@ apply(struct policy *p, char *msg, size_t cap)
 			uv_timer_stop(&p->poll); /* the retries end here */
 		p->have_snap = 1;
 		p->reloads++;
+		p->loaded_at = (int64_t)time(NULL);
 		bl_snapshot_free(old);
 		if (d->cache != NULL)
 			cache_clear_all(d->cache);

@@ -64,10 +64,10 @@ privs_plan(const struct config *cfg, struct privs *p)
 void
 privs_raise_nofile(const struct config *cfg)
 {
-	/* A TCP client, or a question out (UDP, then maybe TCP), is a
-	 * descriptor; plus listeners, databases and the control socket. */
-	rlim_t want = (rlim_t)(cfg->tcp_max_clients + 2 * cfg->max_pending +
-	    4 * cfg->n_listen + 64);
+	/* A descriptor per TCP client and per question retried over TCP,
+	 * plus the upstream socket pools, listeners, databases and the
+	 * control socket. */
+	rlim_t want = (rlim_t)(cfg->tcp_max_clients + cfg->max_pending + 1024);
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)

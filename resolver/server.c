@@ -310,6 +310,14 @@ server_send(struct daemon *d, struct client *cl, const uint8_t *p, size_t len)
 		struct udp_tx *tx = d->tx;
 		size_t i = tx->n;
 
+		/* Outside a receive batch (answers from upstream replies),
+		 * gather too: the loop's check phase sends them. */
+		if (!tx->in_batch && len <= DAEMON_TX_SLOT &&
+		    (tx->l != cl->l || i >= DAEMON_RECV_BATCH)) {
+			udp_tx_flush(d);
+			tx->l = cl->l;
+			i = 0;
+		}
 		if (tx->l == cl->l && i < DAEMON_RECV_BATCH &&
 		    len <= DAEMON_TX_SLOT) {
 			memcpy(tx->buf[i], p, len);
@@ -378,6 +386,7 @@ udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 
 	/* The end of a recvmmsg batch: send what it produced. */
 	if (flags & UV_UDP_MMSG_FREE) {
+		l->d->tx->in_batch = 0;
 		udp_tx_flush(l->d);
 		return;
 	}
@@ -394,6 +403,7 @@ udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		if (l->d->tx->l != l)
 			udp_tx_flush(l->d);
 		l->d->tx->l = l;
+		l->d->tx->in_batch = 1;
 	}
 	daemon_query(l->d, (const uint8_t *)buf->base, (size_t)nread, &cl);
 	if (!(flags & UV_UDP_MMSG_CHUNK))
@@ -763,6 +773,19 @@ listener_close_tcp(struct listener *l)
 	}
 }
 
+/* After each round of I/O callbacks: send the answers they gathered. */
+static void
+tx_check_cb(uv_check_t *h)
+{
+	struct daemon *d = h->data;
+
+	d->tx->in_batch = 0;
+	if (d->tx->n > 0)
+		udp_tx_flush(d);
+	else
+		d->tx->l = NULL;
+}
+
 int
 server_listen(struct daemon *d)
 {
@@ -773,6 +796,10 @@ server_listen(struct daemon *d)
 	d->conn_by_addr = calloc(nb, sizeof(*d->conn_by_addr));
 	d->n_conn_buckets = nb;
 	randombytes_buf(d->conn_key, sizeof(d->conn_key));
+	uv_check_init(d->loop, &d->tx->check);
+	d->tx->check.data = d;
+	uv_check_start(&d->tx->check, tx_check_cb);
+	uv_unref((uv_handle_t *)&d->tx->check);
 	d->listeners = calloc(d->cfg.n_listen, sizeof(*d->listeners));
 	if (d->listeners == NULL || d->conn_by_addr == NULL)
 		return UV_ENOMEM;
@@ -822,6 +849,9 @@ server_stop_listening(struct daemon *d)
 void
 server_close(struct daemon *d)
 {
+	udp_tx_flush(d);
+	if (!uv_is_closing((uv_handle_t *)&d->tx->check))
+		uv_close((uv_handle_t *)&d->tx->check, NULL);
 	for (size_t i = 0; i < d->n_listeners; i++) {
 		struct listener *l = &d->listeners[i];
 

@@ -15,12 +15,13 @@ import resource
 import socket
 import struct
 import time
+import urllib.request
 
 import dns.edns
 import dns.rcode
 
-from helpers import (a_addrs, ede_list, make_query, parse, tcp_connect, tcp_read_msg,
-                     udp_send_recv)
+from helpers import (a_addrs, ede_list, free_port, make_query, parse, tcp_connect,
+                     tcp_read_msg, udp_send_recv)
 
 PAD = [dns.edns.GenericOption(dns.edns.OptionType.PADDING, b"\0" * 40)]
 
@@ -74,8 +75,9 @@ def served(s, name, timeout=2.0):
 # ------------------------------------------------------------------ rate limits
 
 def test_rate_limited_client_refused_other_client_served(parasold_factory, upstream, parasol_cli):
+    mport = free_port()
     p = parasold_factory("--ratelimit=5", "--ratelimit-burst=10", "--ratelimit-prefix=0",
-                         "--ratelimit-exempt=none", upstreams=[upstream])
+                         "--ratelimit-exempt=none", f"--metrics={mport}", upstreams=[upstream])
     p.ask("rl.example.test", source="127.0.0.9")  # warm the cache: answers cost nothing upstream
     ok, refused, silent, last = burst(p, "127.0.0.2", "rl.example.test", 40)
     assert refused >= 20, f"only {refused} of 40 refused at 5 q/s, burst 10 ({ok} answered)"
@@ -91,6 +93,10 @@ def test_rate_limited_client_refused_other_client_served(parasold_factory, upstr
     cli = parasol_cli("status", daemon=p)
     assert cli.returncode == 0, cli.stderr
     assert f"{st['ratelimited']} queries rate-limited" in cli.stdout, cli.stdout
+    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    assert f"parasol_ratelimited_total {st['ratelimited']}" in metrics.splitlines(), \
+        [ln for ln in metrics.splitlines() if "ratelimited" in ln]
     # stats.db counts them as refused (written once a second).
     deadline = time.monotonic() + 5
     while True:

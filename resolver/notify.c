@@ -20,7 +20,7 @@
 
 static struct {
 	struct daemon *d;
-	int active;   /* $NOTIFY_SOCKET was set at notify_ready */
+	int active; /* $NOTIFY_SOCKET was set at notify_ready */
 	int stopping;
 	int reloading;
 	uv_timer_t watchdog;
@@ -72,8 +72,8 @@ send_logged(const char *msg)
 
 	if (rc < 0 && !warned) {
 		warned = 1;
-		log_warn("notify: cannot reach $NOTIFY_SOCKET: %s",
-		    strerror(-rc));
+		log_warn(
+		    "notify: cannot reach $NOTIFY_SOCKET: %s", strerror(-rc));
 	}
 }
 
@@ -81,8 +81,8 @@ static void
 status_text(char *buf, size_t cap)
 {
 	struct daemon *d = nt.d;
-	size_t names = d->policy.snap != NULL ?
-	    bl_snapshot_names(d->policy.snap) : 0;
+	size_t names =
+	    d->policy.snap != NULL ? bl_snapshot_names(d->policy.snap) : 0;
 	int n;
 
 	n = snprintf(buf, cap,
@@ -167,8 +167,7 @@ notify_ready(struct daemon *d)
 	/* Neither timer keeps the loop alive: stopping needs no help here,
 	 * and daemon_clear closes them with every other handle. */
 	uv_timer_init(d->loop, &nt.status);
-	uv_timer_start(&nt.status, status_cb, STATUS_EVERY_MS,
-	    STATUS_EVERY_MS);
+	uv_timer_start(&nt.status, status_cb, STATUS_EVERY_MS, STATUS_EVERY_MS);
 	uv_unref((uv_handle_t *)&nt.status);
 	uv_timer_init(d->loop, &nt.watchdog);
 	wd = watchdog_ms();

@@ -16,6 +16,7 @@
 #include "resolver/daemon.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
+#include "resolver/notify.h"
 #include "resolver/upstream.h"
 
 #define DRAIN_MS 2000
@@ -512,8 +513,9 @@ signal_cb(uv_signal_t *s, int signum)
 
 	switch (signum) {
 	case SIGHUP:
+		notify_reloading(d);
 		reload(d);
-		policy_reload(&d->policy, 1, NULL, NULL);
+		policy_reload(&d->policy, 1, notify_reloaded_cb, d);
 		break;
 	case SIGUSR1:
 		daemon_stats_line(d, line, sizeof(line));
@@ -526,6 +528,7 @@ signal_cb(uv_signal_t *s, int signum)
 		log_info("stopping: answering %zu queries in flight",
 		    d->n_pending);
 		d->stopping = 1;
+		notify_stopping(d);
 		server_stop_listening(d);
 		if (d->n_pending == 0) {
 			finish_stop(d);
@@ -600,6 +603,7 @@ daemon_start(struct daemon *d)
 		log_info("listening on %s (udp, tcp)", text);
 	}
 	log_info("ready");
+	notify_ready(d);
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "resolver/privs.h"
 #include "resolver/ratelimit.h"
 #include "resolver/metrics.h"
+#include "resolver/notify.h"
 #include "resolver/upstream.h"
 
 static struct ratelimit *
@@ -565,8 +566,9 @@ signal_cb(uv_signal_t *s, int signum)
 
 	switch (signum) {
 	case SIGHUP:
+		notify_reloading(d);
 		reload(d);
-		policy_reload(&d->policy, 1, NULL, NULL);
+		policy_reload(&d->policy, 1, notify_reloaded_cb, d);
 		break;
 	case SIGUSR1:
 		daemon_stats_line(d, line, sizeof(line));
@@ -579,6 +581,7 @@ signal_cb(uv_signal_t *s, int signum)
 		log_info("stopping: answering %zu queries in flight",
 		    d->n_pending);
 		d->stopping = 1;
+		notify_stopping(d);
 		server_stop_listening(d);
 		if (d->n_pending == 0) {
 			finish_stop(d);
@@ -670,6 +673,7 @@ daemon_start(struct daemon *d)
 		log_info("listening on %s (udp, tcp)", text);
 	}
 	log_info("ready");
+	notify_ready(d);
 	return 0;
 }
 

@@ -17,6 +17,7 @@ enum cfg_type {
 	CFG_LOGLEVEL,
 	CFG_SINKHOLE,
 	CFG_BOOL,
+	CFG_DURATION, /* seconds, with s/m/h/d suffixes */
 };
 
 struct cfg_key {
@@ -84,6 +85,9 @@ static const struct cfg_key keys[] = {
 	    "300",
 	    "repeats of a blocked (client, name) within this many seconds "
 	    "share one row"},
+	{"serve-stale", CFG_DURATION, F(serve_stale), 0, 0, 7 * 86400, "1d",
+	    "answer from expired cache entries this long after they expire "
+	    "when no upstream answers (s, m, h, d; 0: never)"},
 	{"stats-events", CFG_BOOL, F(stats_events), 0, 0, 0, "yes",
 	    "record each blocked lookup with its client (no: counters only)"},
 };
@@ -141,6 +145,34 @@ parse_uint(const char *v, int bytes, uint64_t *out)
 	if (*end != '\0')
 		return -1;
 	*out = n;
+	return 0;
+}
+
+/* Seconds, or a number with one of the suffixes s, m, h, d. */
+static int
+parse_duration(const char *v, uint64_t *out)
+{
+	size_t len = strlen(v);
+	uint64_t mult = 1, n;
+	char buf[32];
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, len + 1);
+	switch (buf[len - 1]) {
+	case 's': mult = 1; break;
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	default: mult = 0; break;
+	}
+	if (mult != 0)
+		buf[len - 1] = '\0';
+	else
+		mult = 1;
+	if (parse_uint(buf, 0, &n) != 0 || n > UINT64_MAX / mult)
+		return -1;
+	*out = n * mult;
 	return 0;
 }
 
@@ -227,13 +259,20 @@ set_value(struct config *cfg, const struct cfg_key *k, const char *v,
 		return 0;
 	}
 	case CFG_UINT:
-	case CFG_BYTES: {
+	case CFG_BYTES:
+	case CFG_DURATION: {
 		uint64_t n;
+		int rc = k->type == CFG_DURATION
+		    ? parse_duration(v, &n)
+		    : parse_uint(v, k->type == CFG_BYTES, &n);
 
-		if (parse_uint(v, k->type == CFG_BYTES, &n) != 0) {
+		if (rc != 0) {
 			snprintf(err, errlen, "%s: '%s' is not a number%s",
 			    k->name, v,
-			    k->type == CFG_BYTES ? " (k, M, G suffixes)" : "");
+			    k->type == CFG_BYTES      ? " (k, M, G suffixes)"
+			    : k->type == CFG_DURATION ? " of seconds (s, m, h, d "
+							"suffixes)"
+						      : "");
 			return -1;
 		}
 		if (n < k->min || n > k->max) {

@@ -65,6 +65,7 @@ struct config {
 	uint64_t stats_retention;
 	uint64_t stats_fold_window;
 	int stats_events;
+	uint64_t serve_stale; /* seconds; 0: off */
 };
 
 /*

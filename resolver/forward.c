@@ -33,9 +33,11 @@
 #include "resolver/cache.h"
 #include "resolver/daemon.h"
 #include "resolver/log.h"
+#include "resolver/scrub.h"
 #include "resolver/upstream.h"
 
 #define PENDING_WAITERS_MAX 256
+#define STALE_TTL 30 /* seconds, RFC 8767 4 */
 #define QUERY_BUF_MAX (2 + WIRE_HDR_LEN + WIRE_NAME_MAX + 4 + 11)
 
 struct waiter {
@@ -76,6 +78,7 @@ struct fwd_pools {
 	unsigned n_socks; /* open, in a pool or retired */
 	uint8_t rnd[1024];
 	size_t rnd_off;
+	uint8_t scrub[WIRE_MSG_MAX]; /* a reply with records removed */
 };
 
 struct up_tcp {
@@ -289,6 +292,51 @@ pending_done(struct pending *p)
 		daemon_drained(d);
 }
 
+/*
+ * Serve-stale (RFC 8767): the resolution failed, but the cache still holds
+ * an answer that expired less than serve-stale ago. Every waiter gets it
+ * with TTL 30 (RFC 8767 4) and EDE 3 saying why it is stale; the entry
+ * stays as it is, so the next query tries the upstreams again and a fresh
+ * answer replaces it. Returns 0 when there was nothing to serve.
+ */
+static int
+answer_stale(struct pending *p, const char *why)
+{
+	struct daemon *d = p->d;
+	const struct cache_entry *e;
+	size_t len;
+
+	if (d->cfg.serve_stale == 0)
+		return 0;
+	e = cache_lookup_stale(d->cache, &p->key, daemon_now(d));
+	if (e == NULL)
+		return 0;
+	len = cache_entry_copy_stale(e, d->scratch, sizeof(d->scratch),
+	    STALE_TTL);
+	if (len == 0)
+		return 0;
+	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
+		size_t n;
+		int truncated;
+
+		d->ctr.stale_answers++;
+		daemon_note(d, REC_CACHED, &w->cl, &w->q, NULL);
+		if (server_client_gone(&w->cl))
+			continue;
+		memcpy(d->out, d->scratch, len);
+		n = query_answer_finish_ede(&w->q, d->out, len, sizeof(d->out),
+		    query_size_limit(&w->q, w->cl.conn != NULL,
+			(uint16_t)d->cfg.edns_size),
+		    (uint16_t)d->cfg.edns_size, WIRE_EDE_STALE_ANSWER, why,
+		    &truncated);
+		d->ctr.truncated += (uint64_t)truncated;
+		if (n > 0)
+			server_send(d, &w->cl, d->out, n);
+	}
+	pending_done(p);
+	return 1;
+}
+
 static void
 fail(struct pending *p)
 {
@@ -297,6 +345,9 @@ fail(struct pending *p)
 				    : WIRE_EDE_NO_REACHABLE_AUTHORITY;
 	const char *text = p->net_errors > 0 ? "upstream unreachable"
 					     : "no upstream answered in time";
+
+	if (answer_stale(p, text))
+		return;
 
 	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
 		size_t n;
@@ -367,17 +418,37 @@ answer_blocked(struct pending *p, const struct bl_verdict *v,
 	pending_done(p);
 }
 
-/* A reply that passed every check: cache it and answer everyone. */
+static void next_attempt(struct pending *p, int net_error);
+
+/*
+ * A reply that passed every check: keep only the records that answer the
+ * question (scrub.h), cache it and answer everyone.
+ */
 static void
 succeed(struct pending *p, const uint8_t *pkt, size_t len,
-    const struct wire_scan *scan)
+    struct wire_scan *scan)
 {
 	struct daemon *d = p->d;
-	size_t keep = scan->opt_off != 0 ? scan->opt_off : len;
+	struct fwd_pools *fp = pools_get(d);
+	size_t keep, scrubbed_len = 0;
 	struct bl_verdict v;
 	uint8_t name[WIRE_NAME_MAX];
 	size_t name_len = 0;
+	int rc = -1;
 
+	if (fp != NULL)
+		rc = scrub_reply(pkt, len, scan, fp->scrub, sizeof(fp->scrub),
+		    &scrubbed_len);
+	if (rc == 1 && wire_reply_scan(fp->scrub, scrubbed_len, scan) == 0) {
+		d->ctr.scrubbed++;
+		pkt = fp->scrub;
+		len = scrubbed_len;
+	} else if (rc != 0) {
+		d->ctr.bad_replies++;
+		next_attempt(p, 0);
+		return;
+	}
+	keep = scan->opt_off != 0 ? scan->opt_off : len;
 	upstreams_ok(p->set, p->up, now_us() - p->sent_us);
 	if (d->policy.snap != NULL &&
 	    cname_blocked(d, pkt, len, scan, &v, name, &name_len)) {

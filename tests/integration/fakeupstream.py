@@ -337,6 +337,10 @@ class FakeUpstream:
             elif kind == "wrong_name":
                 other = dns.name.from_text("poison.example.test.")
                 r.question = [dns.rrset.RRset(other, q.rdclass, q.rdtype)]
+            if kind in ("count_more", "trailing"):
+                # No OPT record: it would have to be last, which gives
+                # the lie away by itself.
+                r.use_edns(False)
             wire = bytearray(r.to_wire(max_size=65535))
             if kind == "qr0":
                 wire[2] &= 0x7F

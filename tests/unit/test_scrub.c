@@ -194,6 +194,7 @@ test_negative_keeps_zone_soa(void **state)
 	struct tpkt p;
 	size_t n, zone, foreign;
 	ldns_pkt *pkt;
+	char *owner;
 
 	tp_hdr(&p, 1, QR_RD_RA | WIRE_RCODE_NXDOMAIN, 1, 0, 3, 1);
 	tp_question(&p, "nx.example.com", 1, 1);
@@ -215,10 +216,10 @@ test_negative_keeps_zone_soa(void **state)
 	assert_int_equal(ldns_pkt_ancount(pkt), 0);
 	assert_int_equal(ldns_pkt_nscount(pkt), 1);
 	assert_int_equal(ldns_pkt_arcount(pkt), 0);
-	assert_string_equal(
-	    ldns_rdf2str(ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_authority(pkt),
-		0))),
-	    "example.com.");
+	owner = ldns_rdf2str(
+	    ldns_rr_owner(ldns_rr_list_rr(ldns_pkt_authority(pkt), 0)));
+	assert_string_equal(owner, "example.com.");
+	free(owner);
 	ldns_pkt_free(pkt);
 }
 

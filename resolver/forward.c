@@ -6,8 +6,11 @@
  * (see below); a reply counts only if the socket, the ID, the source and
  * the question all match, and anything else is dropped and counted while
  * the attempt goes on waiting. A truncated reply is asked again over TCP.
- * Timeouts and failures move on to the next upstream until the query's
- * time budget ends, then every waiting client gets SERVFAIL with an EDE.
+ * An accepted reply is scrubbed to the records that answer the question
+ * (scrub.h) before it is cached or answered. Timeouts and failures move
+ * on to the next upstream until the query's time budget ends, then every
+ * waiting client gets the cache's expired answer if serve-stale still
+ * allows it (RFC 8767), or SERVFAIL with an EDE.
  *
  * The socket pool. A new socket for every query (socket, bind, connect,
  * epoll add, close) cost more than all the rest of a cache miss. Instead

@@ -388,7 +388,7 @@ class FakeUpstream:
             send(bytes(wire))
             # Paced so the flood itself does not overflow the receiver's
             # socket buffer and hide the genuine answer behind kernel drops.
-            if i % 50 == 49:
+            if i % 25 == 24:
                 time.sleep(0.002)
 
     def _bogus(self, query, kind):

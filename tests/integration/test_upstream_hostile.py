@@ -188,6 +188,16 @@ def test_negative_answer_with_foreign_soa_only_is_not_cached(parasold_factory, u
 
 # ---------------------------------------------------------------- wrong-ID flood
 
+def _udp_drops(port):
+    """The kernel's drop count of the UDP socket bound to 127.0.0.1:port."""
+    with open("/proc/net/udp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == f"0100007F:{port:04X}":
+                return int(fields[-1])
+    raise AssertionError(f"no UDP socket on 127.0.0.1:{port}")
+
+
 def test_wrong_id_flood_counted_and_genuine_answer_cached(parasold_factory, upstream):
     name = "flood.example.test"
     upstream.set(name, flood=500, bogus_gap_ms=150, records={"A": ["192.0.2.42"]})
@@ -195,10 +205,12 @@ def test_wrong_id_flood_counted_and_genuine_answer_cached(parasold_factory, upst
     before = p.stats()["bad_replies"]
     r = p.ask(name, "A", timeout=8)
     assert a_addrs(r) == ["192.0.2.42"], f"client got {r.answer} (poison is {POISON_A})"
+    # On a busy machine the kernel may drop some of the flood at parasold's
+    # socket before parasold sees it: those are in the socket's drop count.
+    drops = _udp_drops(upstream.queries(name)[0].source[1])
     st = p.stats()
-    # Every one of them reached parasold's socket (paced below the socket
-    # buffer) and each was counted.
-    assert st["bad_replies"] - before >= 500, p.last_stats_line
+    assert st["bad_replies"] - before + drops >= 500, f"drops={drops} {p.last_stats_line}"
+    assert drops < 250, f"the kernel dropped {drops} of 500 replies: the test proves little"
     r = p.ask(name, "A")
     assert a_addrs(r) == ["192.0.2.42"]
     assert len(upstream.queries(name)) == 1, "the genuine answer was not cached"

@@ -5,6 +5,7 @@ once an upstream is back."""
 import json
 import time
 
+import dns.rcode
 import dns.rdatatype
 import pytest
 
@@ -87,6 +88,16 @@ def test_stale_while_upstream_port_closed_then_fresh(parasold_factory, make_upst
         time.sleep(0.3)
     _assert_fresh(r, "192.0.2.52")
     assert len(up2.queries(name)) == 1
+
+
+def test_stale_when_upstream_says_servfail(parasold_factory, upstream):
+    """An upstream that answers SERVFAIL has failed too (RFC 8767 5)."""
+    name = "stale-servfail.example.test"
+    p = parasold_factory(*FAST, upstreams=[upstream])
+    _prime(p, upstream, name)
+    upstream.set(name, rcode=dns.rcode.SERVFAIL)
+    _assert_stale(p.ask(name, "A"), "192.0.2.50")
+    assert len(upstream.queries(name)) >= 2
 
 
 def test_stale_negative_answer(parasold_factory, upstream):

@@ -262,17 +262,20 @@ set_value(struct config *cfg, const struct cfg_key *k, const char *v,
 	case CFG_BYTES:
 	case CFG_DURATION: {
 		uint64_t n;
-		int rc = k->type == CFG_DURATION
-		    ? parse_duration(v, &n)
-		    : parse_uint(v, k->type == CFG_BYTES, &n);
+		const char *units = "";
+		int rc;
 
+		if (k->type == CFG_DURATION) {
+			rc = parse_duration(v, &n);
+			units = " of seconds (s, m, h, d suffixes)";
+		} else {
+			rc = parse_uint(v, k->type == CFG_BYTES, &n);
+			if (k->type == CFG_BYTES)
+				units = " (k, M, G suffixes)";
+		}
 		if (rc != 0) {
 			snprintf(err, errlen, "%s: '%s' is not a number%s",
-			    k->name, v,
-			    k->type == CFG_BYTES      ? " (k, M, G suffixes)"
-			    : k->type == CFG_DURATION ? " of seconds (s, m, h, d "
-							"suffixes)"
-						      : "");
+			    k->name, v, units);
 			return -1;
 		}
 		if (n < k->min || n > k->max) {

@@ -14,7 +14,7 @@
 enum { SEC_AN, SEC_NS, SEC_AR };
 
 struct rr {
-	size_t off;   /* owner name */
+	size_t off; /* owner name */
 	size_t fixed; /* type, class, TTL, RDLENGTH */
 	size_t end;
 	uint16_t type;
@@ -33,7 +33,8 @@ list_rrs(const uint8_t *pkt, size_t len, const struct wire_scan *scan,
     struct rr *rrs, size_t *n)
 {
 	size_t pos = scan->question_end;
-	unsigned total = (unsigned)scan->ancount + scan->nscount + scan->arcount;
+	unsigned total =
+	    (unsigned)scan->ancount + scan->nscount + scan->arcount;
 
 	if (total > MAX_RR)
 		return -1;
@@ -51,9 +52,9 @@ list_rrs(const uint8_t *pkt, size_t len, const struct wire_scan *scan,
 		if (pos > len)
 			return -1;
 		r->end = pos;
-		r->section = i < scan->ancount ? SEC_AN
+		r->section = i < scan->ancount                    ? SEC_AN
 		    : i < (unsigned)scan->ancount + scan->nscount ? SEC_NS
-								 : SEC_AR;
+								  : SEC_AR;
 		r->keep = 0;
 	}
 	*n = total;
@@ -156,8 +157,7 @@ mark(const uint8_t *pkt, size_t len, const struct wire_scan *scan,
 				    under(&chain[j], &nm);
 		} else if (in_chain(chain, n_chain, &nm)) {
 			r->keep = qtype == WIRE_TYPE_ANY || r->type == qtype ||
-			    r->type == WIRE_TYPE_CNAME ||
-			    r->type == TYPE_RRSIG;
+			    r->type == WIRE_TYPE_CNAME || r->type == TYPE_RRSIG;
 		}
 		if (r->keep && same(&nm, &chain[n_chain - 1]) &&
 		    (r->type == qtype || qtype == WIRE_TYPE_ANY))
@@ -209,8 +209,8 @@ put(uint8_t *out, size_t cap, size_t *o, const void *src, size_t n)
 }
 
 static int
-put_name(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
-    size_t cap, size_t *o)
+put_name(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out, size_t cap,
+    size_t *o)
 {
 	uint8_t b[WIRE_NAME_MAX];
 	size_t n = 0;
@@ -225,8 +225,8 @@ put_name(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
  * since the names its compression pointers named may be gone or moved.
  */
 static int
-put_rr(const uint8_t *pkt, const struct rr *r, uint8_t *out, size_t cap,
-    size_t *o)
+put_rr(
+    const uint8_t *pkt, const struct rr *r, uint8_t *out, size_t cap, size_t *o)
 {
 	size_t off = r->off, rdata = r->fixed + 10, rdlen_at, prefix, suffix;
 	int names = wire_rdata_names(r->type, &prefix, &suffix);
@@ -293,7 +293,8 @@ scrub_reply(const uint8_t *pkt, size_t len, const struct wire_scan *scan,
 			continue;
 		counts[r->section]++;
 		if (r->type == WIRE_TYPE_OPT) {
-			if (put(out, cap, &o, pkt + r->off, r->end - r->off) != 0)
+			if (put(out, cap, &o, pkt + r->off, r->end - r->off) !=
+			    0)
 				return -1;
 		} else if (!in_place && put_rr(pkt, r, out, cap, &o) != 0) {
 			return -1;

@@ -404,7 +404,8 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 		    i < (unsigned)s->ancount + s->nscount && !s->has_soa) {
 			s->has_soa = 1;
 			s->soa_ttl = ttl;
-			s->soa_minimum = wire_get32(pkt + rdata_off + rdlen - 4);
+			s->soa_minimum =
+			    wire_get32(pkt + rdata_off + rdlen - 4);
 		}
 	}
 	/* Bytes after the last record mean the counts lie. */

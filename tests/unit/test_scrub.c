@@ -178,8 +178,8 @@ test_cname_chain_kept(void **state)
 	assert_int_equal(scrub(&p, &n), 1);
 	pkt = parsed(n);
 	assert_int_equal(ldns_pkt_ancount(pkt), 4);
-	assert_rr(ldns_pkt_answer(pkt), 0,
-	    "www.example.com. CNAME cdn.example.net.");
+	assert_rr(
+	    ldns_pkt_answer(pkt), 0, "www.example.com. CNAME cdn.example.net.");
 	assert_rr(ldns_pkt_answer(pkt), 1,
 	    "cdn.example.net. CNAME edge.example.org.");
 	assert_rr(ldns_pkt_answer(pkt), 2, "edge.example.org. A 198.51.100.1");
@@ -287,12 +287,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nothing_to_drop),
-		cmocka_unit_test(test_trailing_extras_cut),
-		cmocka_unit_test(test_moved_record_names_expanded),
-		cmocka_unit_test(test_cname_chain_kept),
-		cmocka_unit_test(test_negative_keeps_zone_soa),
-		cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_nothing_to_drop),
+	    cmocka_unit_test(test_trailing_extras_cut),
+	    cmocka_unit_test(test_moved_record_names_expanded),
+	    cmocka_unit_test(test_cname_chain_kept),
+	    cmocka_unit_test(test_negative_keeps_zone_soa),
+	    cmocka_unit_test(test_mutations),
 	};
 
 	return cmocka_run_group_tests_name("scrub", tests, NULL, NULL);

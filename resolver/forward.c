@@ -40,7 +40,8 @@
 #include "resolver/upstream.h"
 
 #define PENDING_WAITERS_MAX 256
-#define STALE_TTL 30 /* seconds, RFC 8767 4 */
+#define STALE_TTL 30	      /* seconds, RFC 8767 4 */
+#define STALE_CLIENT_MS 1800 /* client-response timer, RFC 8767 5 */
 #define QUERY_BUF_MAX (2 + WIRE_HDR_LEN + WIRE_NAME_MAX + 4 + 11)
 
 struct waiter {
@@ -104,6 +105,8 @@ struct pending {
 	struct waiter **tail;
 	unsigned n_waiters;
 	uint64_t deadline_ms;
+	uint64_t attempt_end_ms; /* when this attempt times out */
+	uint64_t stale_at_ms;	 /* RFC 8767 client-response timer; 0: none */
 	uint64_t sent_us;
 	uint32_t tried;
 	unsigned tries;
@@ -296,11 +299,13 @@ pending_done(struct pending *p)
 }
 
 /*
- * Serve-stale (RFC 8767): the resolution failed, but the cache still holds
- * an answer that expired less than serve-stale ago. Every waiter gets it
- * with TTL 30 (RFC 8767 4) and EDE 3 saying why it is stale; the entry
- * stays as it is, so the next query tries the upstreams again and a fresh
- * answer replaces it. Returns 0 when there was nothing to serve.
+ * Serve-stale (RFC 8767): the resolution failed, or is taking longer than
+ * the client-response timer, but the cache still holds an answer that
+ * expired less than serve-stale ago. Every waiter gets it with TTL 30
+ * (RFC 8767 4) and EDE 3 saying why it is stale, and leaves; the entry
+ * stays as it is, so the next query tries the upstreams again, and a
+ * fresh answer (also one that arrives for this query after the timer)
+ * replaces it. Returns 0 when there was nothing to serve.
  */
 static int
 answer_stale(struct pending *p, const char *why)
@@ -336,7 +341,15 @@ answer_stale(struct pending *p, const char *why)
 		if (n > 0)
 			server_send(d, &w->cl, d->out, n);
 	}
-	pending_done(p);
+	while (p->waiters != NULL) {
+		struct waiter *w = p->waiters;
+
+		p->waiters = w->next;
+		server_client_unref(&w->cl);
+		free(w);
+	}
+	p->tail = &p->waiters;
+	p->n_waiters = 0;
 	return 1;
 }
 
@@ -349,8 +362,10 @@ fail(struct pending *p)
 	const char *text = p->net_errors > 0 ? "upstream unreachable"
 					     : "no upstream answered in time";
 
-	if (answer_stale(p, text))
+	if (answer_stale(p, text)) {
+		pending_done(p);
 		return;
+	}
 
 	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
 		size_t n;
@@ -532,18 +547,33 @@ static void
 timer_cb(uv_timer_t *t)
 {
 	struct pending *p = t->data;
+	uint64_t now = daemon_now(p->d);
 
+	if (p->stale_at_ms != 0 && now >= p->stale_at_ms) {
+		p->stale_at_ms = 0;
+		answer_stale(p, "upstream slow to answer");
+		if (now < p->attempt_end_ms) {
+			uv_timer_start(&p->timer, timer_cb,
+			    p->attempt_end_ms - now, 0);
+			return;
+		}
+	}
 	p->d->ctr.upstream_timeouts++;
 	next_attempt(p, 0);
 }
 
+/* Time this attempt out after ms, or at the client-response timer. */
 static void
 arm_timer(struct pending *p, uint64_t ms)
 {
 	uint64_t now = daemon_now(p->d);
 	uint64_t left = p->deadline_ms > now ? p->deadline_ms - now : 0;
+	uint64_t fire = ms < left ? ms : left;
 
-	uv_timer_start(&p->timer, timer_cb, ms < left ? ms : left, 0);
+	p->attempt_end_ms = now + fire;
+	if (p->stale_at_ms != 0 && p->stale_at_ms < p->attempt_end_ms)
+		fire = p->stale_at_ms > now ? p->stale_at_ms - now : 0;
+	uv_timer_start(&p->timer, timer_cb, fire, 0);
 }
 
 static void
@@ -1044,6 +1074,12 @@ forward_query(struct daemon *d, const struct client *cl,
 	p->set = d->ups;
 	upstreams_ref(p->set);
 	p->deadline_ms = daemon_now(d) + d->cfg.resolve_timeout;
+	/* An expired answer to fall back on: clients wait for the upstreams
+	 * no longer than RFC 8767's client-response timer for it. */
+	if (d->cfg.serve_stale > 0 &&
+	    d->cfg.resolve_timeout > STALE_CLIENT_MS &&
+	    cache_lookup_stale(d->cache, &key, daemon_now(d)) != NULL)
+		p->stale_at_ms = daemon_now(d) + STALE_CLIENT_MS;
 	uv_timer_init(d->loop, &p->timer);
 	p->timer.data = p;
 	if (d->n_pending + 1 > d->n_pending_buckets)

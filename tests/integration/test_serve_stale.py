@@ -90,6 +90,22 @@ def test_stale_while_upstream_port_closed_then_fresh(parasold_factory, make_upst
     assert len(up2.queries(name)) == 1
 
 
+def test_client_response_timer(parasold_factory, upstream):
+    """RFC 8767's client-response timer: the upstream takes 2.5 s, longer
+    than 1.8 s, so the client gets the stale answer first; the resolution
+    goes on, and its fresh answer is cached for the next client."""
+    name = "stale-slow.example.test"
+    p = parasold_factory("--upstream-timeout=4000", "--resolve-timeout=5000", upstreams=[upstream])
+    _prime(p, upstream, name)
+    upstream.set(name, records={"A": ["192.0.2.53"]}, ttl=300, delay_ms=2500)
+    r = p.ask(name, "A", timeout=4)
+    _assert_stale(r, "192.0.2.50")
+    assert ede_list(r)[0][1] == "upstream slow to answer", ede_list(r)
+    time.sleep(1.5)
+    _assert_fresh(p.ask(name, "A", timeout=4), "192.0.2.53")
+    assert len(upstream.queries(name)) == 2, "the fresh answer came from a new query, not the refresh"
+
+
 def test_stale_when_upstream_says_servfail(parasold_factory, upstream):
     """An upstream that answers SERVFAIL has failed too (RFC 8767 5)."""
     name = "stale-servfail.example.test"

@@ -10,7 +10,8 @@
  * (scrub.h) before it is cached or answered. Timeouts and failures move
  * on to the next upstream until the query's time budget ends, then every
  * waiting client gets the cache's expired answer if serve-stale still
- * allows it (RFC 8767), or SERVFAIL with an EDE.
+ * allows it (RFC 8767), or SERVFAIL with an EDE. With such an expired
+ * answer at hand, clients wait no longer than the client-response timer.
  *
  * The socket pool. A new socket for every query (socket, bind, connect,
  * epoll add, close) cost more than all the rest of a cache miss. Instead

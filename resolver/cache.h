@@ -76,7 +76,7 @@ const struct cache_entry *cache_lookup(struct cache *c,
 
 /*
  * An entry for k that is live or expired for less than the stale window,
- * for when every upstream failed. Costs a hash: only on that path.
+ * for serve-stale. Costs a hash: for cache misses only, never on a hit.
  */
 const struct cache_entry *cache_lookup_stale(struct cache *c,
     const struct cache_key *k, uint64_t now_ms);

@@ -250,7 +250,10 @@ daemon_status_json(struct daemon *d, char *buf, size_t cap)
 	double qps = 0, window;
 
 	cache_get_stats(d->cache, &cs);
-	recorder_get_stats(d->rec, &rs);
+	if (d->rec != NULL)
+		recorder_get_stats(d->rec, &rs);
+	else
+		rs = d->rec_last;
 	/* Queries per second over the last samples (up to a minute). */
 	if (d->rate_n > 0) {
 		if (d->rate_n < DAEMON_RATE_SAMPLES)
@@ -368,7 +371,10 @@ daemon_stats_line(const struct daemon *d, char *buf, size_t cap)
 	struct recorder_stats rs;
 
 	cache_get_stats(d->cache, &cs);
-	recorder_get_stats(d->rec, &rs);
+	if (d->rec != NULL)
+		recorder_get_stats(d->rec, &rs);
+	else
+		rs = d->rec_last;
 	snprintf(buf, cap,
 	    "stats: queries=%llu blocked=%llu blocked_cname=%llu "
 	    "cache_hits=%llu forwarded=%llu merged=%llu "
@@ -477,7 +483,7 @@ finish_stop(struct daemon *d)
 	forward_abort_all(d);
 	server_close(d);
 	/* Last: after the answers in flight were counted. */
-	recorder_free(d->rec);
+	recorder_free(d->rec, &d->rec_last);
 	d->rec = NULL;
 	metrics_close(d->metrics);
 	d->metrics = NULL;
@@ -619,7 +625,7 @@ daemon_start(struct daemon *d)
 void
 daemon_clear(struct daemon *d)
 {
-	recorder_free(d->rec);
+	recorder_free(d->rec, NULL);
 	d->rec = NULL;
 	metrics_close(d->metrics);
 	d->metrics = NULL;

@@ -16,7 +16,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--test) pkgs="$pkgs libcmocka-dev ldnsutils knot-dnsutils bind9-dnsutils
 python3-dnspython python3-pytest nginx-light openssl minisign" ;;
-	--bench) pkgs="$pkgs dnsperf unbound dnsmasq-base python3-dnspython time" ;;
+	--bench) pkgs="$pkgs dnsperf unbound dnsmasq-base nsd python3-dnspython time" ;;
 	*) echo "usage: docker/build.sh [--test] [--bench]" >&2; exit 2 ;;
 	esac
 done

@@ -313,7 +313,7 @@ def cmd_report(a) -> int:
     scen = meta["scenarios"].split()
     out = []
     w = out.append
-    w(f"## Side by side: bare, parasold, unbound, dnsmasq, {meta['date']}")
+    w(f"## Side by side: {', '.join(servers)}, {meta['date']}")
     w("")
     w(f"- Machine: {meta['cpu']}, {meta['cores']} cores, kernel {meta['kernel']}")
     w(f"- Versions: parasold {meta['v_parasold']}; unbound {meta['v_unbound']}; "
@@ -321,7 +321,8 @@ def cmd_report(a) -> int:
     w(f"- Data: {meta['data']}")
     w(f"- Load: runs={meta['runs']} (interleaved), throughput `dnsperf -l "
       f"{meta['duration']} -c {meta['clients']} -q {meta['outstanding']}`, "
-      f"latency `dnsperf -Q {meta['rate']} -l {meta['lat_duration']} -v`; "
+      f"latency `dnsperf -Q {meta['rate']} -l {meta['lat_duration']} -v` "
+      f"(misses: `-Q {meta['miss_rate']}`); "
       f"server on core {meta['server_cpu']}, dnsperf and nsd on core "
       f"{meta['loadgen_cpu']}; wall time {meta['elapsed']} s; "
       f"load average before {meta['loadavg']}")
@@ -341,9 +342,9 @@ def cmd_report(a) -> int:
     w("")
     w("| scenario | server | blocklist | server CPU µs/query | × bare | "
       "× unbound | × dnsmasq | queries/s | lost | "
-      f"q/s at {meta['rate']}/s | lost there | p50 ms | p99 ms | "
+      "fixed rate q/s | achieved q/s | lost there | p50 ms | p99 ms | "
       "upstream queries/run |")
-    w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    w("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for sc in scen:
         for sz in sizes:
             for sv in servers:
@@ -362,6 +363,7 @@ def cmd_report(a) -> int:
                   f"{fmt(c)} | {' | '.join(ratios)} | "
                   f"{fmt(med(r['qps'] for r in tp), ',.0f')} | "
                   f"{fmt(med(r['lost'] for r in tp), '.0f')} | "
+                  f"{fmt(med(r['rate'] for r in lt), ',.0f')} | "
                   f"{fmt(med(r['qps'] for r in lt), ',.0f')} | "
                   f"{fmt(med(r['lost'] for r in lt), '.0f')} | "
                   f"{fmt(med(r['p50_ms'] for r in lt), '.3f')} | "
@@ -392,17 +394,17 @@ def cmd_report(a) -> int:
     w("")
     w("<details><summary>Per-run numbers</summary>")
     w("")
-    w("| run | scenario | server | blocklist | kind | queries/s | completed | "
+    w("| run | scenario | server | blocklist | kind | rate | queries/s | completed | "
       "lost | server CPU µs/query | p50 ms | p99 ms | upstream queries | "
       "response codes |")
-    w("|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    w("|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in res:
         c = None
         if r["kind"] == "tput" and float(r["completed"]) > 0:
             c = (float(r["cpu_ticks"]) / float(meta["clk_tck"]) * 1e6
                  / float(r["completed"]))
         w(f"| {r['run']} | {r['scenario']} | {r['server']} | {r['size']} | "
-          f"{r['kind']} | {float(r['qps']):,.0f} | {r['completed']} | "
+          f"{r['kind']} | {r['rate']} | {float(r['qps']):,.0f} | {r['completed']} | "
           f"{r['lost']} | {fmt(c) if r['kind'] == 'tput' else '–'} | "
           f"{r['p50_ms']} | {r['p99_ms']} | {r['upstream_q']} | {r['rcodes']} |")
     w("")

@@ -67,6 +67,7 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-3}
 LAT_DURATION=${LAT_DURATION:-2}
 RATE=${RATE:-20000}
+MISS_RATE=${MISS_RATE:-5000}
 CLIENTS=${CLIENTS:-4}
 OUTSTANDING=${OUTSTANDING:-200}
 NAMES=${NAMES:-10000}
@@ -107,7 +108,7 @@ log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- checks
-for v in RUNS DURATION LAT_DURATION RATE CLIENTS OUTSTANDING NAMES SAMPLE \
+for v in RUNS DURATION LAT_DURATION RATE MISS_RATE CLIENTS OUTSTANDING NAMES SAMPLE \
     SUBSET CHECK WARM_PASSES READY_TIMEOUT; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
@@ -116,7 +117,7 @@ done
 [[ $SERVER_CPU != "$LOADGEN_CPU" ]] || die "SERVER_CPU and LOADGEN_CPU must differ"
 ((DURATION <= 120 && LAT_DURATION <= 120)) || die "DURATION and LAT_DURATION are capped at 120 s"
 ((RUNS <= 15)) || die "RUNS is capped at 15"
-((RATE <= 200000)) || die "RATE is capped at 200000 q/s"
+((RATE <= 200000 && MISS_RATE <= 200000)) || die "RATE and MISS_RATE are capped at 200000 q/s"
 ((CHECK <= NAMES && CHECK <= SAMPLE)) || die "CHECK must not exceed NAMES and SAMPLE"
 : "${DNSMASQ_CACHE:=$((2 * NAMES > 10000 ? 2 * NAMES : 10000))}"
 [[ $DNSMASQ_CACHE =~ ^[1-9][0-9]*$ ]] || die "DNSMASQ_CACHE must be a positive integer"
@@ -355,14 +356,14 @@ dnsperf_field() { sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" "$1"; }
 
 RES=$TMP/results.tsv
 INST=$TMP/instances.tsv
-printf 'run\tserver\tsize\tscenario\tkind\tqps\tcompleted\tlost\tcpu_ticks\tp50_ms\tp99_ms\tupstream_q\trcodes\n' >"$RES"
+printf 'run\tserver\tsize\tscenario\tkind\trate\tqps\tcompleted\tlost\tcpu_ticks\tp50_ms\tp99_ms\tupstream_q\trcodes\n' >"$RES"
 printf 'run\tserver\tsize\tready_ms\tfirst_ms\tnames\trss_load\thwm_load\trss_end\thwm_end\n' >"$INST"
 CHECKS_DONE=()
 NONCE=$(printf '%04x' $((RANDOM % 65536)))
 
 measure() { # measure RUN SERVER SIZE SCENARIO TAG PID
 	local run=$1 s=$2 z=$3 sc=$4 tag=$5 pid=$6 file n1=() out cb ca ub ua
-	local comp lost qps rc lat p50 p99 lfile
+	local comp lost qps rc lat p50 p99 lfile rate=$RATE
 	case $sc in
 	cached) file=$D/hits.txt ;;
 	blocked) file=$D/blocked.txt ;;
@@ -390,20 +391,21 @@ measure() { # measure RUN SERVER SIZE SCENARIO TAG PID
 	rc=$(sed -n 's/^ *Response codes: *//p' "$out")
 	[[ -n $comp && -n $qps ]] || die "could not parse dnsperf output $out"
 	[[ $sc == miss ]] && rm -f "$file"
-	printf '%s\t%s\t%s\t%s\ttput\t%s\t%s\t%s\t%s\t-\t-\t%s\t%s\n' "$run" "$s" \
+	printf '%s\t%s\t%s\t%s\ttput\t-\t%s\t%s\t%s\t%s\t-\t-\t%s\t%s\n' "$run" "$s" \
 	    "$z" "$sc" "$qps" "$comp" "$lost" "$((ca - cb))" "$((ua - ub))" "$rc" >>"$RES"
 
 	# fixed rate: per-query latencies from dnsperf -v
 	lfile=$file
 	if [[ $sc == miss ]]; then
+		rate=$MISS_RATE
 		lfile=$TMP/miss-$tag-$run-lat.txt
 		$B misses --pool "$D/pool.txt" --tag "m${NONCE}r${run}l" \
-		    --count $((RATE * LAT_DURATION + RATE)) --out "$lfile"
+		    --count $((rate * LAT_DURATION + rate)) --out "$lfile"
 	fi
 	lat=$TMP/$tag-$sc-$run-lat.txt
 	ub=$(nsd_count)
 	on_load dnsperf -s 127.0.0.1 -p "$SPORT" -d "$lfile" "${n1[@]}" \
-	    -l "$LAT_DURATION" -c "$CLIENTS" -q "$OUTSTANDING" -Q "$RATE" -t 2 -v \
+	    -l "$LAT_DURATION" -c "$CLIENTS" -q "$OUTSTANDING" -Q "$rate" -t 2 -v \
 	    >"$lat" 2>&1 || die "dnsperf (fixed rate) failed for $tag $sc (see $lat)"
 	alive "$pid" "$tag"
 	ua=$(nsd_count)
@@ -415,12 +417,12 @@ measure() { # measure RUN SERVER SIZE SCENARIO TAG PID
 	rc=$(sed -n 's/^ *Response codes: *//p' "$lat")
 	[[ -n $comp && -n $qps ]] || die "could not parse dnsperf output $lat"
 	grep -v '^> ' "$lat" >"$lat.summary" && mv "$lat.summary" "$lat"
-	printf '%s\t%s\t%s\t%s\tlat\t%s\t%s\t%s\t-\t%s\t%s\t%s\t%s\n' "$run" "$s" \
-	    "$z" "$sc" "$qps" "$comp" "$lost" "$p50" "$p99" "$((ua - ub))" "$rc" >>"$RES"
-	log "  $sc: $(awk -v t="$((ca - cb))" -v c="$(tail -n 2 "$RES" | head -n 1 | cut -f7)" \
+	printf '%s\t%s\t%s\t%s\tlat\t%s\t%s\t%s\t%s\t-\t%s\t%s\t%s\t%s\n' "$run" "$s" \
+	    "$z" "$sc" "$rate" "$qps" "$comp" "$lost" "$p50" "$p99" "$((ua - ub))" "$rc" >>"$RES"
+	log "  $sc: $(awk -v t="$((ca - cb))" -v c="$(tail -n 2 "$RES" | head -n 1 | cut -f8)" \
 	    -v k="$CLK" 'BEGIN { if (c > 0) printf "%.2f", t / k * 1e6 / c; else printf "-" }') µs/query," \
-	    "$(tail -n 2 "$RES" | head -n 1 | cut -f6) q/s, lost $(tail -n 2 "$RES" | head -n 1 | cut -f8);" \
-	    "at $RATE/s: p50 ${p50} ms p99 ${p99} ms lost $lost"
+	    "$(tail -n 2 "$RES" | head -n 1 | cut -f7 | cut -d. -f1) q/s, lost $(tail -n 2 "$RES" | head -n 1 | cut -f9);" \
+	    "at $rate/s: p50 ${p50} ms p99 ${p99} ms lost $lost"
 }
 
 instance() { # instance RUN SERVER SIZE
@@ -453,8 +455,13 @@ instance() { # instance RUN SERVER SIZE
 		names=$(sed -n 's/.*lists: generation [0-9]*, \([0-9]*\) names.*/\1/p' \
 		    "$TMP/$tag.log" | tail -n 1)
 		[[ -n $names ]] || names=- ;;
-	unbound | dnsmasq)
+	unbound)
 		[[ $z == none ]] && names=0 || names=$(wc -l <"$D/set-$z.txt") ;;
+	dnsmasq)
+		# dnsmasq counts each address=/NAME/ as one more "nameserver"
+		names=$(sed -n 's/.*using \([0-9]*\) more nameservers.*/\1/p' \
+		    "$TMP/$tag.log" | tail -n 1)
+		[[ -n $names ]] || names=0 ;;
 	esac
 	log "run $run $tag pid=$pid: ready ${ready_ms} ms, VmRSS $((rl / 1024)) MiB, names $names"
 
@@ -543,6 +550,7 @@ M=$TMP/meta.txt
 	echo "duration=$DURATION"
 	echo "lat_duration=$LAT_DURATION"
 	echo "rate=$RATE"
+	echo "miss_rate=$MISS_RATE"
 	echo "clients=$CLIENTS"
 	echo "outstanding=$OUTSTANDING"
 	echo "server_cpu=$SERVER_CPU"
@@ -553,7 +561,7 @@ M=$TMP/meta.txt
 	echo "servers=${SRV[*]}"
 	echo "sizes=${SZS[*]}"
 	echo "scenarios=${SCS[*]}"
-	echo "command=RUNS=$RUNS DURATION=$DURATION LAT_DURATION=$LAT_DURATION RATE=$RATE SERVERS=\"${SRV[*]}\" SIZES=\"${SZS[*]}\" SCENARIOS=\"${SCS[*]}\" tests/bench/bench.sh"
+	echo "command=RUNS=$RUNS DURATION=$DURATION LAT_DURATION=$LAT_DURATION RATE=$RATE MISS_RATE=$MISS_RATE SERVERS=\"${SRV[*]}\" SIZES=\"${SZS[*]}\" SCENARIOS=\"${SCS[*]}\" tests/bench/bench.sh"
 	echo "checks=every server but bare: $CHECK fresh names answered with nsd's address (nsd counted at least $CHECK queries), $CHECK cached names answered with nsd's address, with a blocklist $CHECK blocked names answered A 0.0.0.0 (${#CHECKS_DONE[@]} starts checked); the cache warmed with $WARM_PASSES passes over the cached names"
 } >"$M"
 $B report --results "$RES" --instances "$INST" --meta "$M" >"$TMP/section.md" ||

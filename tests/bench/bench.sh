@@ -569,6 +569,10 @@ $B report --results "$RES" --instances "$INST" --meta "$M" >"$TMP/section.md" ||
 echo
 cat "$TMP/section.md"
 if [[ $APPEND == 1 ]]; then
+	if [[ ! -e $ROOT/BENCHMARKS.md ]]; then
+		{ cat "$HERE/benchmarks-intro.md"; echo; cat "$HERE/bench-method.md"; } \
+		    >"$ROOT/BENCHMARKS.md"
+	fi
 	{ echo; cat "$TMP/section.md"; } >>"$ROOT/BENCHMARKS.md"
 	log "appended to $ROOT/BENCHMARKS.md"
 fi

@@ -43,6 +43,7 @@ Only loopback servers are queried.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import re
@@ -277,8 +278,8 @@ def cmd_latency(a) -> int:
         return 1
     lat.sort()
 
-    def pct(q: float) -> float:
-        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+    def pct(q: float) -> float:  # nearest rank
+        return lat[max(0, math.ceil(q * len(lat)) - 1)] * 1000
 
     print(f"answers={len(lat)} p50_ms={pct(0.50):.3f} p99_ms={pct(0.99):.3f}")
     return 0

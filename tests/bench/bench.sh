@@ -33,14 +33,15 @@
 #      ($SCENARIOS): a throughput run `dnsperf -l $DURATION -c $CLIENTS -q
 #      $OUTSTANDING` (server CPU from /proc/PID/stat, queries/s, lost, nsd's
 #      query count) and a latency run at a fixed rate `dnsperf -Q $RATE -l
-#      $LAT_DURATION -v` (p50/p99 from the per-query latencies, lost);
+#      $LAT_DURATION -v` (misses: -Q $MISS_RATE; p50/p99 from the per-query
+#      latencies, lost);
 #      reads VmRSS/VmHWM again and stops the server (SIGTERM);
 #   5. prints a markdown section with the medians over the rounds (and the
 #      per-run numbers); with --append (or APPEND=1) also appends it to
 #      BENCHMARKS.md.
 #
 # Knobs (environment): RUNS (3) DURATION (3 s) LAT_DURATION (2 s) RATE
-#   (20000 q/s) CLIENTS (4) OUTSTANDING (200) NAMES (10000) SAMPLE (10000)
+#   (20000 q/s) MISS_RATE (5000 q/s: the fixed rate for misses) CLIENTS (4) OUTSTANDING (200) NAMES (10000) SAMPLE (10000)
 #   SUBSET (100000) CHECK (300 names per check) WARM_PASSES (2)
 #   SERVERS ("bare parasold unbound dnsmasq") SIZES ("none 100k full")
 #   SCENARIOS ("cached blocked mix miss") SERVER_CPU (1) LOADGEN_CPU (0)

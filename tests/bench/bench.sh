@@ -391,6 +391,8 @@ measure() { # measure RUN SERVER SIZE SCENARIO TAG PID
 	qps=$(dnsperf_field "$out" 'Queries per second')
 	rc=$(sed -n 's/^ *Response codes: *//p' "$out")
 	[[ -n $comp && -n $qps ]] || die "could not parse dnsperf output $out"
+	[[ $rc == "NOERROR "* && $rc != *%*%* ]] ||
+		log "  WARNING: $tag $sc: answers other than NOERROR: $rc"
 	[[ $sc == miss ]] && rm -f "$file"
 	printf '%s\t%s\t%s\t%s\ttput\t-\t%s\t%s\t%s\t%s\t-\t-\t%s\t%s\n' "$run" "$s" \
 	    "$z" "$sc" "$qps" "$comp" "$lost" "$((ca - cb))" "$((ua - ub))" "$rc" >>"$RES"

@@ -28,7 +28,7 @@ for arg in "$@"; do
 python3-dnspython python3-pytest nginx-light openssl minisign dnsdist curl
 nsd dnsmasq-base isc-dhcp-client iproute2 systemd man-db bash-completion
 python3-yaml" ;;
-	--bench) pkgs="$pkgs dnsperf unbound dnsmasq-base python3-dnspython time" ;;
+	--bench) pkgs="$pkgs dnsperf unbound dnsmasq-base nsd python3-dnspython time" ;;
 	*) echo "usage: docker/build.sh [--test] [--bench] [--print-runtime-packages]" >&2
 	   exit 2 ;;
 	esac

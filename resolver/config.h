@@ -87,6 +87,7 @@ struct config {
 	uint64_t shutdown_timeout;
 	char user[CONFIG_NAME_MAX]; /* empty: not set */
 	int fail_mode; /* CONFIG_FAIL_CLOSED or CONFIG_FAIL_OPEN */
+	uint64_t serve_stale; /* seconds; 0: off */
 };
 
 #define CONFIG_METRICS_PORT 9153

@@ -77,6 +77,7 @@ struct daemon {
 	struct counters ctr;
 	struct policy policy;
 	struct recorder *rec; /* NULL when stats are off */
+	struct recorder_stats rec_last; /* its final counts, once stopped */
 	struct metrics *metrics; /* NULL when the endpoint is off */
 	uv_pipe_t control;
 	int control_open;

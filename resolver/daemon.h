@@ -32,7 +32,7 @@ struct client {
 	struct sockaddr_storage addr;
 };
 
-#define DAEMON_RECV_BATCH 16
+#define DAEMON_RECV_BATCH 20 /* libuv reads at most 20 per recvmmsg */
 #define DAEMON_DGRAM_MAX 65536
 #define DAEMON_TX_SLOT 4096 /* the largest UDP answer (edns-size max) */
 

@@ -435,7 +435,10 @@ answer_blocked(struct pending *p, const struct bl_verdict *v,
 	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
 		size_t n;
 
-		d->ctr.blocked_cname++;
+		if (name != NULL)
+			d->ctr.blocked_cname++;
+		else
+			d->ctr.blocked++;
 		daemon_note(d, REC_BLOCKED, sinkhole_rcode(&d->cfg.sinkhole),
 		    &w->cl, &w->q, v);
 		if (server_client_gone(&w->cl))
@@ -484,10 +487,19 @@ succeed(struct pending *p, const uint8_t *pkt, size_t len,
 	}
 	keep = scan->opt_off != 0 ? scan->opt_off : len;
 	upstreams_ok(p->set, p->up, now_us() - p->sent_us);
-	if (d->policy.snap != NULL &&
-	    cname_blocked(d, pkt, len, scan, &v, name, &name_len)) {
-		answer_blocked(p, &v, name, name_len);
-		return;
+	if (d->policy.snap != NULL) {
+		/* The question itself again: the list may have changed
+		 * while it was in flight, and hits skip the list (query.c). */
+		bl_match_lookup(d->policy.snap, p->key.name, p->key.name_len,
+		    &v);
+		if (v.action == BL_BLOCK) {
+			answer_blocked(p, &v, NULL, 0);
+			return;
+		}
+		if (cname_blocked(d, pkt, len, scan, &v, name, &name_len)) {
+			answer_blocked(p, &v, name, name_len);
+			return;
+		}
 	}
 	cache_insert(d->cache, &p->key, pkt, len, scan, daemon_now(d));
 	/* Clamp once; every waiter gets the same bytes the cache now holds. */

@@ -429,6 +429,27 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 		*out_len = n;
 		return QUERY_ANSWER;
 	}
+	/*
+	 * The cache first: every name in it passed the current blocklist,
+	 * because a new snapshot empties the cache and a reply is checked
+	 * against the snapshot of the moment it is cached. A hit costs no
+	 * blocklist probes, however big the list.
+	 */
+	e = cache_lookup(ctx->cache, &key, ctx->now_ms);
+	n = e != NULL ? cache_entry_copy(e, out, cap, ctx->now_ms) : 0;
+	if (n > 0) {
+		ctr->cache_hits++;
+		note->outcome = QUERY_OUT_CACHED;
+		n = query_answer_finish(q, out, n, cap,
+		    query_size_limit(q, tcp, ctx->edns_size), ctx->edns_size,
+		    &truncated);
+		if (n == 0)
+			goto drop;
+		ctr->truncated += (uint64_t)truncated;
+		note->rcode = WIRE_RCODE(wire_get16(out + 2));
+		*out_len = n;
+		return QUERY_ANSWER;
+	}
 	if (ctx->policy != NULL) {
 		struct bl_verdict v;
 
@@ -449,23 +470,8 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 	}
 
 	note->outcome = QUERY_OUT_FORWARD;
-	e = cache_lookup(ctx->cache, &key, ctx->now_ms);
-	n = e != NULL ? cache_entry_copy(e, out, cap, ctx->now_ms) : 0;
-	if (n == 0) {
-		ctr->cache_misses++;
-		return QUERY_FORWARD;
-	}
-	ctr->cache_hits++;
-	note->outcome = QUERY_OUT_CACHED;
-	n = query_answer_finish(q, out, n, cap,
-	    query_size_limit(q, tcp, ctx->edns_size), ctx->edns_size,
-	    &truncated);
-	if (n == 0)
-		goto drop;
-	ctr->truncated += (uint64_t)truncated;
-	note->rcode = WIRE_RCODE(wire_get16(out + 2));
-	*out_len = n;
-	return QUERY_ANSWER;
+	ctr->cache_misses++;
+	return QUERY_FORWARD;
 
 error:
 	/* An error answer is never larger than what provoked it: shed the

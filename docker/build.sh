@@ -18,7 +18,7 @@ runtime="libldns3 libuv1 libsodium23 libsqlite3-0 libcurl4 libidn2-0
 libjansson4 libpsl5 libmicrohttpd12 publicsuffix ca-certificates"
 pkgs="build-essential meson ninja-build pkg-config libldns-dev libuv1-dev
 libsodium-dev libsqlite3-dev libcurl4-openssl-dev libidn2-dev libjansson-dev
-libpsl-dev publicsuffix libmicrohttpd-dev scdoc"
+libpsl-dev publicsuffix libmicrohttpd-dev scdoc adduser"
 for arg in "$@"; do
 	case "$arg" in
 	--print-runtime-packages)

@@ -224,8 +224,11 @@ bl_builder_add(struct bl_builder *b, const uint8_t *wire, size_t len,
 		flag = mode == BL_EXACT ? F_DENY_EXACT : F_DENY_SUBTREE;
 	else
 		flag = mode == BL_EXACT ? F_ALLOW_EXACT : F_ALLOW_SUBTREE;
-	/* The first feed to list a name this way is the one reported. */
-	if (!(r[0] & flag)) {
+	/* The first feed (lowest index: local, then in the order added) to
+	 * list a name this way is the one reported, whatever order the rows
+	 * come in. */
+	if (!(r[0] & flag) ||
+	    feed < (uint16_t)(r[REC_FEED(flag)] << 8 | r[REC_FEED(flag) + 1])) {
 		r[REC_FEED(flag)] = (uint8_t)(feed >> 8);
 		r[REC_FEED(flag) + 1] = (uint8_t)feed;
 		r[0] |= flag;

@@ -296,7 +296,7 @@ test_most_specific_deny_wins(void **state)
 }
 
 static void
-test_first_feed_reported(void **state)
+test_lowest_feed_reported(void **state)
 {
 	struct bl_builder *b;
 	struct bl_snapshot *s;
@@ -314,11 +314,15 @@ test_first_feed_reported(void **state)
 	add(b, "okdup.example", BL_ALLOW, BL_SUBTREE, 1);
 	s = must_finish(b, 1);
 
-	expect(s, "dup.example", BL_BLOCK, "dup.example", BL_SUBTREE, 2);
-	expect(s, "a.dup.example", BL_BLOCK, "dup.example", BL_SUBTREE, 2);
+	/* Whatever order the rows come in: local first, then the feed
+	 * added first (lowest index). */
+	expect(s, "dup.example", BL_BLOCK, "dup.example", BL_SUBTREE,
+	    BL_FEED_LOCAL);
+	expect(s, "a.dup.example", BL_BLOCK, "dup.example", BL_SUBTREE,
+	    BL_FEED_LOCAL);
 	expect(s, "dup2.example", BL_BLOCK, "dup2.example", BL_EXACT, 1);
 	expect(s, "okdup.example", BL_ALLOWED, "okdup.example", BL_SUBTREE,
-	    2);
+	    1);
 	assert_int_equal(bl_snapshot_names(s), 3);
 	bl_snapshot_free(s);
 }
@@ -596,7 +600,7 @@ main(void)
 		cmocka_unit_test(test_allow_and_deny_on_same_name),
 		cmocka_unit_test(test_exact_allow_on_parent_not_child),
 		cmocka_unit_test(test_most_specific_deny_wins),
-		cmocka_unit_test(test_first_feed_reported),
+		cmocka_unit_test(test_lowest_feed_reported),
 		cmocka_unit_test(test_mixed_mode_feed_attribution),
 		cmocka_unit_test(test_verdict_fields),
 		cmocka_unit_test(test_feeds),

@@ -500,7 +500,7 @@ test_hardening_keys(void **state)
 
 	assert_int_equal(load_args((char *[]){NULL}), 0);
 	assert_int_equal(cfg.ratelimit, 200);
-	assert_int_equal(cfg.ratelimit_prefix, 2000);
+	assert_int_equal(cfg.ratelimit_prefix, 10000);
 	assert_int_equal(cfg.ratelimit_v4_prefix, 24);
 	assert_int_equal(cfg.ratelimit_v6_prefix, 56);
 	assert_int_equal(cfg.ratelimit_action, CONFIG_RL_REFUSE);

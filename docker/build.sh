@@ -16,7 +16,7 @@ for arg in "$@"; do
 	case "$arg" in
 	--test) pkgs="$pkgs libcmocka-dev ldnsutils knot-dnsutils bind9-dnsutils
 python3-dnspython python3-pytest nginx-light openssl minisign
-nsd dnsmasq-base isc-dhcp-client iproute2" ;;
+nsd dnsmasq-base isc-dhcp-client iproute2 clang-14 libclang-rt-14-dev" ;;
 	--bench) pkgs="$pkgs dnsperf unbound dnsmasq-base python3-dnspython time" ;;
 	*) echo "usage: docker/build.sh [--test] [--bench]" >&2; exit 2 ;;
 	esac

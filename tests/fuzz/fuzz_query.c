@@ -91,9 +91,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct wire_query hdr = {.id = wire_get16(pkt)};
 
 			FUZZ_CHECK(out_len <= len);
-			dnsfix_check_answer(&hdr, out, out_len, 0);
+			dnsfix_check_answer(&hdr, out, out_len, 0, 1);
 		} else {
-			dnsfix_check_answer(&q, out, out_len, tcp ? 0 : limit);
+			dnsfix_check_answer(&q, out, out_len,
+			    tcp ? 0 : limit, 1);
 		}
 		break;
 	case QUERY_FORWARD:

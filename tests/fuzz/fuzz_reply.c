@@ -106,7 +106,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = query_answer_blocked(&q, dnsfix_policy(), &v, cname,
 		    cname_len, &sh, 10, 1232, limit, out, sizeof(out));
 		FUZZ_CHECK(n > 0);
-		dnsfix_check_answer(&q, out, n, tcp ? 0 : limit);
+		dnsfix_check_answer(&q, out, n, tcp ? 0 : limit, 1);
 		goto out;
 	}
 	keep = reply_keep_len(&scan, len);
@@ -117,7 +117,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = reply_answer(&q, kept, keep, &scan, out, sizeof(out), limit, 1232,
 	    &truncated);
 	FUZZ_CHECK(n > 0);
-	dnsfix_check_answer(&q, out, n, tcp ? 0 : limit);
+	dnsfix_check_answer(&q, out, n, tcp ? 0 : limit,
+	    dnsfix_parses(reply, len));
 
 	/* The cache, asked at once, serves exactly that answer. */
 	e = cache_lookup(c, &key, DNSFIX_T0);

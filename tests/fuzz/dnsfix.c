@@ -58,17 +58,20 @@ dnsfix_sinkhole(unsigned m, struct sinkhole *sh)
 	}
 }
 
-/* An upstream reply made with ldns, inserted as the forwarder would. */
+/* An upstream reply made with ldns once; inserted into every fresh cache. */
+struct stored {
+	struct cache_key k;
+	uint8_t *wire;
+	size_t len;
+};
+
 static void
-insert(struct cache *c, const char *qname, ldns_rr_type type,
+make(struct stored *st, const char *qname, ldns_rr_type type,
     ldns_pkt_rcode rcode, int do_bit, const char *const *rrs, int auth)
 {
 	ldns_pkt *p = ldns_pkt_query_new(ldns_dname_new_frm_str(qname), type,
 	    LDNS_RR_CLASS_IN, LDNS_RD);
-	struct wire_scan scan;
-	struct cache_key k;
-	uint8_t *wire = NULL;
-	size_t len = 0;
+	uint8_t name[WIRE_NAME_MAX];
 	int n;
 
 	FUZZ_CHECK(p != NULL);
@@ -84,23 +87,15 @@ insert(struct cache *c, const char *qname, ldns_rr_type type,
 		FUZZ_CHECK(ldns_pkt_push_rr(p,
 		    auth ? LDNS_SECTION_AUTHORITY : LDNS_SECTION_ANSWER, rr));
 	}
-	FUZZ_CHECK(ldns_pkt2wire(&wire, p, &len) == LDNS_STATUS_OK);
+	FUZZ_CHECK(ldns_pkt2wire(&st->wire, p, &st->len) == LDNS_STATUS_OK);
 	ldns_pkt_free(p);
-	{
-		uint8_t name[WIRE_NAME_MAX];
-
-		n = wire_name_from_text(qname, name);
-		FUZZ_CHECK(n > 0);
-		cache_key_make(&k, name, (size_t)n, type, WIRE_CLASS_IN,
-		    do_bit);
-	}
-	FUZZ_CHECK(reply_check(&k, 4242, wire, len, &scan) == REPLY_ACCEPT);
-	FUZZ_CHECK(cache_insert(c, &k, wire, len, &scan, DNSFIX_T0) == 0);
-	LDNS_FREE(wire);
+	n = wire_name_from_text(qname, name);
+	FUZZ_CHECK(n > 0);
+	cache_key_make(&st->k, name, (size_t)n, type, WIRE_CLASS_IN, do_bit);
 }
 
-struct cache *
-dnsfix_cache(void)
+static void
+make_all(struct stored *st)
 {
 	static const char *const example[] = {
 	    "example.com. 300 IN CNAME www.example.net.",
@@ -118,8 +113,30 @@ dnsfix_cache(void)
 	};
 	static const char *big[41];
 	static char bigtxt[40][80];
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(bigtxt[i], sizeof(bigtxt[i]),
+		    "big.test. 600 IN TXT \"record %02d of a large answer "
+		    "that does not fit\"",
+		    i);
+		big[i] = bigtxt[i];
+	}
+	make(&st[0], "example.com.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, 0,
+	    example, 0);
+	make(&st[1], "nx.test.", LDNS_RR_TYPE_A, LDNS_RCODE_NXDOMAIN, 0, nx,
+	    1);
+	make(&st[2], "big.test.", LDNS_RR_TYPE_TXT, LDNS_RCODE_NOERROR, 0,
+	    big, 0);
+	make(&st[3], "dnssec.test.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, 1,
+	    dnssec, 0);
+}
+
+struct cache *
+dnsfix_cache(void)
+{
+	static struct stored st[4];
 	struct cache_limits lim = {
-		.max_bytes = 1 << 20,
+		.max_bytes = 256 * 1024,
 		.min_ttl = 0,
 		.max_ttl = 86400,
 		.neg_max_ttl = 3600,
@@ -127,22 +144,16 @@ dnsfix_cache(void)
 	struct cache *c = cache_new(&lim);
 
 	FUZZ_CHECK(c != NULL);
-	if (big[0] == NULL) {
-		for (int i = 0; i < 40; i++) {
-			snprintf(bigtxt[i], sizeof(bigtxt[i]),
-			    "big.test. 600 IN TXT \"record %02d of a large "
-			    "answer that does not fit\"",
-			    i);
-			big[i] = bigtxt[i];
-		}
+	if (st[0].wire == NULL)
+		make_all(st);
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		struct wire_scan scan;
+
+		FUZZ_CHECK(reply_check(&st[i].k, 4242, st[i].wire, st[i].len,
+			       &scan) == REPLY_ACCEPT);
+		FUZZ_CHECK(cache_insert(c, &st[i].k, st[i].wire, st[i].len,
+			       &scan, DNSFIX_T0) == 0);
 	}
-	insert(c, "example.com.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, 0,
-	    example, 0);
-	insert(c, "nx.test.", LDNS_RR_TYPE_A, LDNS_RCODE_NXDOMAIN, 0, nx, 1);
-	insert(c, "big.test.", LDNS_RR_TYPE_TXT, LDNS_RCODE_NOERROR, 0, big,
-	    0);
-	insert(c, "dnssec.test.", LDNS_RR_TYPE_A, LDNS_RCODE_NOERROR, 1,
-	    dnssec, 0);
 	return c;
 }
 

@@ -16,11 +16,20 @@
 #include "resolver/ctlproto.h"
 #include "tests/fuzz/fuzz.h"
 
+/* Every byte of the line is the request's: no NUL cuts it short. */
+static int
+same(const char *raw, size_t len, const char *req)
+{
+	return len == strlen(req) && memcmp(raw, req, len) == 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char line[CONTROL_LINE_MAX + 1], copy[CONTROL_LINE_MAX + 1],
-	    out[CONTROL_LINE_MAX + 1];
+	    out[CONTROL_LINE_MAX + 1], raw[CONTROL_LINE_MAX];
+	const char *nl;
+	size_t raw_len;
 	enum ctlproto_req req = CTLPROTO_MORE;
 	const uint8_t *p;
 	size_t have = 0, left, n, len;
@@ -41,12 +50,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n == 0)
 			break;
 		memcpy(line + have, p, n);
+		memcpy(raw + have, p, n);
 		have += n;
 		p += n;
 		left -= n;
 		req = ctlproto_take(line, have);
 	}
 	memcpy(copy, line, sizeof(copy));
+	/* The request line as the client sent it, without CR LF. */
+	nl = memchr(raw, '\n', have);
+	raw_len = nl != NULL ? (size_t)(nl - raw) : have;
+	if (raw_len > 0 && raw[raw_len - 1] == '\r')
+		raw_len--;
 	switch (req) {
 	case CTLPROTO_MORE:
 		FUZZ_CHECK(memchr(line, '\n', have) == NULL);
@@ -58,18 +73,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "request too long");
 		break;
 	case CTLPROTO_BAD:
+		FUZZ_CHECK(nl != NULL && memchr(raw, '\0', raw_len) != NULL);
 		len = ctlproto_reply(out, sizeof(out), "error", "NUL");
 		break;
 	case CTLPROTO_PING:
-		FUZZ_CHECK(strcmp(line, "ping") == 0);
+		FUZZ_CHECK(same(raw, raw_len, "ping"));
 		len = ctlproto_reply(out, sizeof(out), "ok", "");
 		break;
 	case CTLPROTO_STATUS:
-		FUZZ_CHECK(strcmp(line, "status") == 0);
+		FUZZ_CHECK(same(raw, raw_len, "status"));
 		len = ctlproto_reply(out, sizeof(out), "ok", "{}");
 		break;
 	case CTLPROTO_RELOAD:
-		FUZZ_CHECK(strcmp(line, "reload") == 0);
+		FUZZ_CHECK(same(raw, raw_len, "reload"));
 		len = ctlproto_reply(out, sizeof(out), "ok", "generation=1");
 		break;
 	case CTLPROTO_UNKNOWN:

@@ -3,9 +3,26 @@
 
 #include "resolver/wire.h"
 
-int
-wire_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
-    size_t *out_len)
+/*
+ * In a whole message a pointer may not reach into the header (below
+ * floor) nor, with scan s, into the type, class, TTL and length of a
+ * record already scanned: the resolver rewrites those bytes for each
+ * client (ID, flags, TTLs counting down), so a name made of them would
+ * change into one the upstream never sent, or into an invalid one.
+ */
+static int
+rr_fields(const struct wire_scan *s, size_t target)
+{
+	for (uint16_t i = 0; s != NULL && i < s->n_ttl; i++) {
+		if (target + 4 >= s->ttl_off[i] && target < s->ttl_off[i] + 6u)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
+    size_t *out_len, size_t floor, const struct wire_scan *s)
 {
 	size_t pos = *off;
 	size_t lowest = *off; /* every pointer must go below this */
@@ -25,7 +42,8 @@ wire_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
 			if (pos + 1 >= len)
 				return -1;
 			target = (size_t)(c & 0x3f) << 8 | pkt[pos + 1];
-			if (target >= lowest)
+			if (target >= lowest || target < floor ||
+			    rr_fields(s, target))
 				return -1;
 			if (!jumped) {
 				end = pos + 2;
@@ -52,6 +70,21 @@ wire_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
 	if (out_len != NULL)
 		*out_len = n;
 	return 0;
+}
+
+int
+wire_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
+    size_t *out_len)
+{
+	return name_decode(pkt, len, off, out, out_len, 0, NULL);
+}
+
+/* A name inside a DNS message (s: the reply scanned so far, or NULL). */
+static int
+msg_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
+    size_t *out_len, const struct wire_scan *s)
+{
+	return name_decode(pkt, len, off, out, out_len, WIRE_HDR_LEN, s);
 }
 
 void
@@ -174,12 +207,13 @@ wire_name_from_text(const char *text, uint8_t *out)
 /* Skip one resource record, checking every length. */
 static int
 skip_rr(const uint8_t *pkt, size_t len, size_t *off, uint16_t *type,
-    size_t *ttl_off, size_t *rdata_off, uint16_t *rdlen)
+    size_t *ttl_off, size_t *rdata_off, uint16_t *rdlen,
+    const struct wire_scan *s)
 {
 	size_t pos = *off;
 	uint16_t rl;
 
-	if (wire_name_decode(pkt, len, &pos, NULL, NULL) != 0)
+	if (msg_name_decode(pkt, len, &pos, NULL, NULL, s) != 0)
 		return -1;
 	if (pos + 10 > len)
 		return -1;
@@ -232,7 +266,7 @@ wire_query_parse(const uint8_t *pkt, size_t len, struct wire_query *q)
 
 	/* The question may not be compressed: nothing precedes it. */
 	name_ok = qd >= 1 &&
-	    wire_name_decode(pkt, len, &pos, q->qname, &name_len) == 0 &&
+	    msg_name_decode(pkt, len, &pos, q->qname, &name_len, NULL) == 0 &&
 	    pos == WIRE_HDR_LEN + name_len && pos + 4 <= len;
 	if (name_ok) {
 		q->qname_len = (uint16_t)name_len;
@@ -254,7 +288,7 @@ wire_query_parse(const uint8_t *pkt, size_t len, struct wire_query *q)
 		uint16_t type, rdlen;
 
 		if (skip_rr(pkt, len, &pos, &type, &ttl_off, &rdata_off,
-			&rdlen) != 0) {
+			&rdlen, NULL) != 0) {
 			q->qname_len = 0;
 			return WIRE_FORMERR;
 		}
@@ -299,7 +333,7 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 	s->n_cname = 0;
 	if (wire_get16(pkt + 4) != 1)
 		return -1;
-	if (wire_name_decode(pkt, len, &pos, s->qname, &name_len) != 0 ||
+	if (msg_name_decode(pkt, len, &pos, s->qname, &name_len, s) != 0 ||
 	    pos + 4 > len)
 		return -1;
 	s->qname_len = (uint16_t)name_len;
@@ -315,7 +349,7 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 		uint32_t ttl;
 
 		if (skip_rr(pkt, len, &pos, &type, &ttl_off, &rdata_off,
-			&rdlen) != 0)
+			&rdlen, s) != 0)
 			return -1;
 		if (type == WIRE_TYPE_OPT) {
 			/* Only one, only in additional, owned by the root. */
@@ -343,8 +377,8 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 			/* A chain longer than this is refused, not cut short:
 			 * every name in it must be checked against policy. */
 			if (s->n_cname >= WIRE_SCAN_MAX_CNAME ||
-			    wire_name_decode(pkt, rdata_off + rdlen, &r, NULL,
-				NULL) != 0 ||
+			    msg_name_decode(pkt, rdata_off + rdlen, &r, NULL,
+				NULL, s) != 0 ||
 			    r != rdata_off + rdlen)
 				return -1;
 			s->cname_owner[s->n_cname] = (uint16_t)rr;
@@ -354,10 +388,10 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 		    i < (unsigned)s->ancount + s->nscount && !s->has_soa) {
 			size_t r = rdata_off;
 
-			if (wire_name_decode(pkt, rdata_off + rdlen, &r, NULL,
-				NULL) != 0 ||
-			    wire_name_decode(pkt, rdata_off + rdlen, &r, NULL,
-				NULL) != 0 ||
+			if (msg_name_decode(pkt, rdata_off + rdlen, &r, NULL,
+				NULL, s) != 0 ||
+			    msg_name_decode(pkt, rdata_off + rdlen, &r, NULL,
+				NULL, s) != 0 ||
 			    r + 20 != rdata_off + rdlen)
 				return -1;
 			s->has_soa = 1;

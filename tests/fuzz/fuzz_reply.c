@@ -8,7 +8,8 @@
  *
  * Checked: an accepted reply's answer is a DNS message with the client's
  * ID and question that fits what the client can take; what the cache then
- * serves at the same moment is byte for byte that answer; a reply whose
+ * serves at the same moment is byte for byte that answer, and later still
+ * a well-formed one; a reply whose
  * CNAME chain reaches a blocked name gets a well-formed blocked answer;
  * anything the checks refuse never reaches the cache.
  */
@@ -131,6 +132,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    &truncated2);
 	FUZZ_CHECK(n2 == n && truncated2 == truncated);
 	FUZZ_CHECK(memcmp(again, out, n) == 0);
+
+	/* Later, TTLs counted down, it is still the same well-formed
+	 * message (no name is made of bytes that change). */
+	for (uint64_t later = 7000; later <= 700000; later *= 10) {
+		e = cache_lookup(c, &key, DNSFIX_T0 + later);
+		if (e == NULL)
+			break;
+		n2 = cache_entry_copy(e, again, sizeof(again),
+		    DNSFIX_T0 + later);
+		FUZZ_CHECK(n2 == keep);
+		n2 = query_answer_finish(&q, again, n2, sizeof(again), limit,
+		    1232, &truncated2);
+		FUZZ_CHECK(n2 == n);
+		dnsfix_check_answer(&q, again, n2, tcp ? 0 : limit,
+		    dnsfix_parses(reply, len));
+	}
 out:
 	/* Refused replies never reach the cache. */
 	cache_get_stats(c, &st);

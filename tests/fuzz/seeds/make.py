@@ -61,8 +61,9 @@ q("blocked-noedns", 0, 0, query("cdn.ads.test", "A"))
 q("blocked-tcp-mx", 1 | (2 << 3), 0, query("ads.test", "MX", edns=0))
 q("allowed", 0, 0, query("ok.ads.test", "A", edns=0))
 q("outside-acl", 2, 0, query("example.com", "A", edns=0))
-q("class-ch", 0, 0, dns.message.make_query("version.bind", "TXT",
-                                           rdclass="CH").to_wire())
+chaos = dns.message.make_query("version.bind", "TXT", rdclass="CH")
+chaos.id = 0x1234
+q("class-ch", 0, 0, chaos.to_wire())
 q("axfr", 1, 0, query("example.com", "AXFR"))
 q("any", 0, 0, query("example.com", "ANY", edns=0))
 q("cookie", 0, 0, query("example.com", "A", edns=0, options=[
@@ -70,10 +71,11 @@ q("cookie", 0, 0, query("example.com", "A", edns=0, options=[
 q("edns-v1", 0, 0, query("example.com", "A", edns=1))
 notify = dns.message.make_query("example.com", "SOA")
 notify.set_opcode(dns.opcode.NOTIFY)
+notify.id = 0x1234
 q("notify", 0, 0, notify.to_wire())
 q("short", 0, 0, b"\x12\x34\x01\x00\x00\x01")
 q("response", 0, 0, dns.message.make_response(
-    dns.message.make_query("example.com", "A")).to_wire())
+    dns.message.make_query("example.com", "A", id=0x1234)).to_wire())
 q("two-questions", 0, 0,
   bytes.fromhex("123401000002000000000000")
   + b"\x07example\x03com\x00\x00\x01\x00\x01"
@@ -212,3 +214,26 @@ for name, step, req in (("ping", 0, b"ping\n"), ("status", 2, b"status\n"),
                         ("too-long", 255, b"p" * 5000),
                         ("partial", 1, b"pin")):
     put("control", name, bytes([step]) + req)
+
+# fuzz_feedparse: format byte (0 auto, 1 hosts, 2 domains, 3 adblock,
+# 4 rpz, 5 dnsmasq), then the head of each committed real feed.
+fd = "tests/data/feeds"
+for name, path, fmt in (("real-anudeep-hosts", "anudeepnd/CoinMiner.txt", 1),
+                        ("real-nocoin-hosts", "nocoin/hosts.txt", 0),
+                        ("real-shadowwhisperer-domains",
+                         "shadowwhisperer/Cryptocurrency", 2)):
+    head = b"".join(read(f"{fd}/{path}").splitlines(keepends=True)[:40])
+    put("feedparse", name, bytes([fmt]) + head)
+put("feedparse", "adblock-options", b"\3! Title: x\n||ads.example^$third-party\n"
+    b"||a.example^$important\n@@||ok.example^|\n|https://x.example/path\n"
+    b"example.org##.banner\n/regex.*/\n||xn--bcher-kva.example^\n")
+put("feedparse", "dnsmasq-forms", b"\5address=/a.example/0.0.0.0\n"
+    b"address=/b.example/::\nlocal=/c.example/\nserver=/d.example/\n"
+    b"address=/#/\naddress=/e.example/f.example/127.0.0.1\n")
+put("feedparse", "rpz-actions", b"\4$TTL 60\n@ SOA ns. h. 1 2 3 4 5\n"
+    b"@ NS ns.\na.example CNAME .\n*.b.example CNAME .\n"
+    b"ok.example CNAME rpz-passthru.\nc.example CNAME *.\n"
+    b"d.example A 0.0.0.0\n32.1.2.0.192.rpz-ip CNAME .\n")
+put("feedparse", "idn-and-case", b"\2B\xc3\xbccher.Example\nWWW.EXAMPLE.COM.\n"
+    b"xn--mnchen-3ya.example\n*.wild.example\n-bad-.example\n"
+    b"a..b.example\n192.0.2.1\n")

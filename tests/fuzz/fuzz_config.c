@@ -1,6 +1,7 @@
 /*
  * Fuzz harness for resolver/config.c: the input is a configuration file
- * up to its first NUL byte, then NUL-separated command-line arguments
+ * up to its first two NUL bytes in a row (so a lone NUL inside a line is
+ * file content), then NUL-separated command-line arguments
  * ("--key=value"), loaded exactly as parasold loads them. The file goes
  * through a memfd so the real reader (fgets, line numbers, "line too
  * long") runs.
@@ -23,7 +24,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct config cfg;
-	const uint8_t *nul = memchr(data, '\0', size);
+	const uint8_t *nul = memmem(data, size, "\0\0", 2);
 	size_t flen = nul != NULL ? (size_t)(nul - data) : size;
 	char path[64], err[1024], *args, *argv[ARGS_MAX];
 	int fd, argc = 0, rc;
@@ -37,10 +38,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	args = malloc(size - flen + 1);
 	FUZZ_CHECK(args != NULL);
 	if (nul != NULL) {
-		memcpy(args, nul + 1, size - flen - 1);
-		args[size - flen - 1] = '\0';
-		for (char *a = args; a < args + (size - flen - 1) &&
-		     argc < ARGS_MAX; a += strlen(a) + 1)
+		size_t alen = size - flen - 2;
+
+		memcpy(args, nul + 2, alen);
+		args[alen] = '\0';
+		for (char *a = args; a < args + alen && argc < ARGS_MAX;
+		     a += strlen(a) + 1)
 			argv[argc++] = a;
 	}
 	err[0] = '\0';

@@ -178,7 +178,7 @@ for sig in sorted(os.listdir(md)):
         put("minisign", "verify-" + sig.replace(".", "-"),
             b"\1" + read(f"{md}/{sig}") + b"\0" + read(f"{md}/{msg}"))
 
-# fuzz_config: file NUL args.
+# fuzz_config: file, two NULs, NUL-separated args.
 put("config", "typical", b"""# parasold.conf
 listen = 127.0.0.1:53
 listen = [::1]:53
@@ -198,9 +198,11 @@ put("config", "bad-range", b"cache-min-ttl = 90000\n")
 put("config", "min-above-max", b"cache-min-ttl = 600\ncache-max-ttl = 60\n")
 put("config", "unknown-key", b"listen 127.0.0.1\nfoo = bar\n")
 put("config", "long-line", b"lists-db = /" + b"x" * 1100 + b"\n")
-put("config", "args", b"listen = 127.0.0.1\n\0--listen=127.0.0.2:5353\0"
+put("config", "args", b"listen = 127.0.0.1\n\0\0--listen=127.0.0.2:5353\0"
     b"--upstream=127.0.0.9:53\0--cache-size=1G\0--sinkhole=refused")
-put("config", "args-bad", b"\0--nope=1\0listen")
+put("config", "args-bad", b"\0\0--nope=1\0listen")
+put("config", "nul-in-line",
+    b"edns-size = 1400\nlisten = 127.0.0.1\0:5353\nlog-level = debug\n")
 put("config", "bytes-overflow", b"cache-size = 99999999999999999999G\n")
 put("config", "crlf", b"upstream = 127.0.0.1\r\nedns-size = 4096\r\n")
 

@@ -157,20 +157,9 @@ dnsfix_cache(void)
 	return c;
 }
 
-int
-dnsfix_parses(const uint8_t *pkt, size_t len)
-{
-	ldns_pkt *p = NULL;
-
-	if (ldns_wire2pkt(&p, pkt, len) != LDNS_STATUS_OK)
-		return 0;
-	ldns_pkt_free(p);
-	return 1;
-}
-
 void
 dnsfix_check_answer(const struct wire_query *q, const uint8_t *out,
-    size_t len, size_t limit, int parses)
+    size_t len, size_t limit, int ldns)
 {
 	ldns_pkt *p = NULL;
 
@@ -178,11 +167,15 @@ dnsfix_check_answer(const struct wire_query *q, const uint8_t *out,
 	FUZZ_CHECK(limit == 0 || len <= limit);
 	FUZZ_CHECK(wire_get16(out) == q->id);
 	FUZZ_CHECK(wire_get16(out + 2) & WIRE_FLAG_QR);
-	if (parses) {
+	if (ldns) {
 		FUZZ_CHECK(ldns_wire2pkt(&p, out, len) == LDNS_STATUS_OK);
 		ldns_pkt_free(p);
 	}
 	if (q->qname_len > 0) {
+		struct wire_scan scan;
+
+		/* Our own strict parser, which never skips a length. */
+		FUZZ_CHECK(wire_reply_scan(out, len, &scan) == 0);
 		FUZZ_CHECK(wire_get16(out + 4) == 1);
 		FUZZ_CHECK(len >= WIRE_HDR_LEN + q->qname_len + 4u);
 		FUZZ_CHECK(memcmp(out + WIRE_HDR_LEN, q->qname,

@@ -29,16 +29,16 @@ void dnsfix_sinkhole(unsigned m, struct sinkhole *sh);
 struct cache *dnsfix_cache(void);
 
 /*
- * Every answer: ID and QR right, the question echoed when q has one, and,
- * when parses is set, a real DNS message (ldns parses it). The resolver
- * passes record data through as the upstream sent it, so an answer made
- * from a reply ldns cannot parse (a type's rdata malformed) need not
- * parse either. limit is the size the client can take (0: no check).
+ * Every answer: ID and QR right, and when q has a question, that question
+ * echoed and the whole message accepted by wire_reply_scan (every length
+ * and name checked). With ldns set, ldns must parse it too: for answers
+ * made by the resolver itself. Answers relayed from an upstream carry its
+ * record data as sent, which ldns may read differently (it ignores
+ * RDLENGTH for some types), so they are held to the scan only.
+ * limit is the size the client can take (0: no check).
  */
 void dnsfix_check_answer(const struct wire_query *q, const uint8_t *out,
-    size_t len, size_t limit, int parses);
+    size_t len, size_t limit, int ldns);
 
-/* 1 when ldns parses pkt[0..len). */
-int dnsfix_parses(const uint8_t *pkt, size_t len);
 
 #endif

@@ -118,8 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = reply_answer(&q, kept, keep, &scan, out, sizeof(out), limit, 1232,
 	    &truncated);
 	FUZZ_CHECK(n > 0);
-	dnsfix_check_answer(&q, out, n, tcp ? 0 : limit,
-	    dnsfix_parses(reply, len));
+	dnsfix_check_answer(&q, out, n, tcp ? 0 : limit, 0);
 
 	/* The cache, asked at once, serves exactly that answer. */
 	e = cache_lookup(c, &key, DNSFIX_T0);
@@ -145,8 +144,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n2 = query_answer_finish(&q, again, n2, sizeof(again), limit,
 		    1232, &truncated2);
 		FUZZ_CHECK(n2 == n);
-		dnsfix_check_answer(&q, again, n2, tcp ? 0 : limit,
-		    dnsfix_parses(reply, len));
+		dnsfix_check_answer(&q, again, n2, tcp ? 0 : limit, 0);
 	}
 out:
 	/* Refused replies never reach the cache. */

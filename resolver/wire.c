@@ -4,28 +4,45 @@
 #include "resolver/wire.h"
 
 /*
- * In a whole message a pointer may not reach into the header (below
- * floor) nor, with scan s, into the type, class, TTL and length of a
- * record already scanned: the resolver rewrites those bytes for each
- * client (ID, flags, TTLs counting down), so a name made of them would
- * change into one the upstream never sent, or into an invalid one.
+ * What a compressed name may be made of. A pointer leads to an earlier
+ * name, which ends before the pointer: no byte read after a jump lies at
+ * or past it. In a whole message no byte of a name may be one the resolver
+ * rewrites for each client: the header (ID, flags; below floor) and, when
+ * fixed is given (a bitmap over the message), each record's type, class,
+ * TTL and length (TTLs count down). A name made of those would turn into
+ * one the upstream never sent, or into an invalid one.
  */
+struct name_rules {
+	size_t floor;
+	const uint8_t *fixed;
+};
+
 static int
-rr_fields(const struct wire_scan *s, size_t target)
+rewritten(const struct name_rules *r, size_t from, size_t to)
 {
-	for (uint16_t i = 0; s != NULL && i < s->n_ttl; i++) {
-		if (target + 4 >= s->ttl_off[i] && target < s->ttl_off[i] + 6u)
+	if (from < r->floor)
+		return 1;
+	for (size_t i = from; r->fixed != NULL && i < to; i++) {
+		if (r->fixed[i >> 3] & (1u << (i & 7)))
 			return 1;
 	}
 	return 0;
 }
 
+static void
+mark_rewritten(uint8_t *fixed, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		fixed[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
 static int
 name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
-    size_t *out_len, size_t floor, const struct wire_scan *s)
+    size_t *out_len, const struct name_rules *r)
 {
 	size_t pos = *off;
 	size_t lowest = *off; /* every pointer must go below this */
+	size_t bound = len;   /* and what it leads to must end before it */
 	size_t end = 0;       /* where the name ends in place */
 	size_t n = 0;
 	int jumped = 0;
@@ -33,29 +50,31 @@ name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
 	for (;;) {
 		uint8_t c;
 
-		if (pos >= len)
+		if (pos >= bound)
 			return -1;
 		c = pkt[pos];
 		if ((c & 0xc0) == 0xc0) {
 			size_t target;
 
-			if (pos + 1 >= len)
+			if (pos + 1 >= bound ||
+			    (jumped && rewritten(r, pos, pos + 2)))
 				return -1;
 			target = (size_t)(c & 0x3f) << 8 | pkt[pos + 1];
-			if (target >= lowest || target < floor ||
-			    rr_fields(s, target))
+			if (target >= lowest)
 				return -1;
 			if (!jumped) {
 				end = pos + 2;
 				jumped = 1;
 			}
 			lowest = target;
+			bound = pos;
 			pos = target;
 			continue;
 		}
 		if (c & 0xc0) /* 0x40 and 0x80: obsolete label types */
 			return -1;
-		if (pos + 1 + c > len)
+		if (pos + 1 + c > bound ||
+		    (jumped && rewritten(r, pos, pos + 1 + c)))
 			return -1;
 		if (n + 1 + c > WIRE_NAME_MAX)
 			return -1;
@@ -76,15 +95,19 @@ int
 wire_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
     size_t *out_len)
 {
-	return name_decode(pkt, len, off, out, out_len, 0, NULL);
+	static const struct name_rules any = {0, NULL};
+
+	return name_decode(pkt, len, off, out, out_len, &any);
 }
 
-/* A name inside a DNS message (s: the reply scanned so far, or NULL). */
+/* A name inside a DNS message; fixed as for struct name_rules. */
 static int
 msg_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
-    size_t *out_len, const struct wire_scan *s)
+    size_t *out_len, const uint8_t *fixed)
 {
-	return name_decode(pkt, len, off, out, out_len, WIRE_HDR_LEN, s);
+	const struct name_rules r = {WIRE_HDR_LEN, fixed};
+
+	return name_decode(pkt, len, off, out, out_len, &r);
 }
 
 void
@@ -207,16 +230,17 @@ wire_name_from_text(const char *text, uint8_t *out)
 /* Skip one resource record, checking every length. */
 static int
 skip_rr(const uint8_t *pkt, size_t len, size_t *off, uint16_t *type,
-    size_t *ttl_off, size_t *rdata_off, uint16_t *rdlen,
-    const struct wire_scan *s)
+    size_t *ttl_off, size_t *rdata_off, uint16_t *rdlen, uint8_t *fixed)
 {
 	size_t pos = *off;
 	uint16_t rl;
 
-	if (msg_name_decode(pkt, len, &pos, NULL, NULL, s) != 0)
+	if (msg_name_decode(pkt, len, &pos, NULL, NULL, fixed) != 0)
 		return -1;
 	if (pos + 10 > len)
 		return -1;
+	if (fixed != NULL)
+		mark_rewritten(fixed, pos, pos + 10);
 	*type = wire_get16(pkt + pos);
 	*ttl_off = pos + 4;
 	rl = wire_get16(pkt + pos + 8);
@@ -314,11 +338,15 @@ wire_query_parse(const uint8_t *pkt, size_t len, struct wire_query *q)
 int
 wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 {
+	/* The bytes rewritten per client, for the name checks. */
+	uint8_t fixed[(WIRE_MSG_MAX + 7) / 8];
 	size_t pos = WIRE_HDR_LEN, name_len = 0;
 	unsigned total;
 
-	if (len < WIRE_HDR_LEN)
+	if (len < WIRE_HDR_LEN || len > WIRE_MSG_MAX)
 		return -1;
+	memset(fixed, 0, (len + 7) / 8);
+	mark_rewritten(fixed, 0, WIRE_HDR_LEN);
 	s->id = wire_get16(pkt);
 	s->flags = wire_get16(pkt + 2);
 	s->ancount = wire_get16(pkt + 6);
@@ -333,7 +361,7 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 	s->n_cname = 0;
 	if (wire_get16(pkt + 4) != 1)
 		return -1;
-	if (msg_name_decode(pkt, len, &pos, s->qname, &name_len, s) != 0 ||
+	if (msg_name_decode(pkt, len, &pos, s->qname, &name_len, fixed) != 0 ||
 	    pos + 4 > len)
 		return -1;
 	s->qname_len = (uint16_t)name_len;
@@ -349,7 +377,7 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 		uint32_t ttl;
 
 		if (skip_rr(pkt, len, &pos, &type, &ttl_off, &rdata_off,
-			&rdlen, s) != 0)
+			&rdlen, fixed) != 0)
 			return -1;
 		if (type == WIRE_TYPE_OPT) {
 			/* Only one, only in additional, owned by the root. */
@@ -378,7 +406,7 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 			 * every name in it must be checked against policy. */
 			if (s->n_cname >= WIRE_SCAN_MAX_CNAME ||
 			    msg_name_decode(pkt, rdata_off + rdlen, &r, NULL,
-				NULL, s) != 0 ||
+				NULL, fixed) != 0 ||
 			    r != rdata_off + rdlen)
 				return -1;
 			s->cname_owner[s->n_cname] = (uint16_t)rr;
@@ -389,9 +417,9 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 			size_t r = rdata_off;
 
 			if (msg_name_decode(pkt, rdata_off + rdlen, &r, NULL,
-				NULL, s) != 0 ||
+				NULL, fixed) != 0 ||
 			    msg_name_decode(pkt, rdata_off + rdlen, &r, NULL,
-				NULL, s) != 0 ||
+				NULL, fixed) != 0 ||
 			    r + 20 != rdata_off + rdlen)
 				return -1;
 			s->has_soa = 1;

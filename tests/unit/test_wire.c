@@ -770,6 +770,28 @@ test_reply_scan_pointer_into_rewritten_bytes(void **state)
 		assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
 	}
 
+	/* A name whose label, reached by a pointer, runs on past the
+	 * pointer into its own record's TTL (also found by fuzz_reply):
+	 * a pointer leads to an earlier name, which ends before it. */
+	tp_hdr(&p, 1, WIRE_FLAG_QR, 1, 2, 0, 0);
+	tp_question(&p, "example.com", 1, 1);
+	tp_ptr(&p, 12);
+	ttl_off = tp_rr_tail(&p, 0xff00, 1, 300, "\x0a", 1);
+	tp_ptr(&p, ttl_off + 6);
+	tp_rr_tail(&p, 1, 1, 300, a, sizeof(a));
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
+
+	/* ... and one that, from a record's data, runs into the next
+	 * record's fixed fields before the pointer. */
+	tp_hdr(&p, 1, WIRE_FLAG_QR, 1, 3, 0, 0);
+	tp_question(&p, "example.com", 1, 1);
+	tp_ptr(&p, 12);
+	ttl_off = tp_rr_tail(&p, 0xff00, 1, 300, "\x0a", 1);
+	tp_a_ptr(&p, 300, 1);
+	tp_ptr(&p, ttl_off + 6);
+	tp_rr_tail(&p, 1, 1, 300, a, sizeof(a));
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
+
 	/* Into the record's data is fine: those bytes reach the client as
 	 * sent (a root name at the last byte of a TXT's data here). */
 	tp_hdr(&p, 1, WIRE_FLAG_QR, 1, 2, 0, 0);

@@ -11,11 +11,11 @@ cd "$(dirname "$0")/.."
 
 pkgs="build-essential meson ninja-build pkg-config libldns-dev libuv1-dev
 libsodium-dev libsqlite3-dev libcurl4-openssl-dev libidn2-dev libjansson-dev
-libpsl-dev publicsuffix"
+libpsl-dev publicsuffix libmicrohttpd-dev"
 for arg in "$@"; do
 	case "$arg" in
 	--test) pkgs="$pkgs libcmocka-dev ldnsutils knot-dnsutils bind9-dnsutils
-python3-dnspython python3-pytest nginx-light openssl minisign
+python3-dnspython python3-pytest nginx-light openssl minisign dnsdist curl
 nsd dnsmasq-base isc-dhcp-client iproute2 clang-14 libclang-rt-14-dev" ;;
 	--bench) pkgs="$pkgs dnsperf unbound dnsmasq-base python3-dnspython time" ;;
 	*) echo "usage: docker/build.sh [--test] [--bench]" >&2; exit 2 ;;

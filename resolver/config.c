@@ -17,6 +17,7 @@ enum cfg_type {
 	CFG_LOGLEVEL,
 	CFG_SINKHOLE,
 	CFG_BOOL,
+	CFG_HTTP,   /* none, PORT (on 127.0.0.1) or ADDR[:PORT] */
 };
 
 struct cfg_key {
@@ -86,6 +87,12 @@ static const struct cfg_key keys[] = {
 	    "share one row"},
 	{"stats-events", CFG_BOOL, F(stats_events), 0, 0, 0, "yes",
 	    "record each blocked lookup with its client (no: counters only)"},
+	{"metrics", CFG_HTTP, F(metrics), F(metrics_on), 0, 0, "none",
+	    "HTTP address for /metrics, /healthz, /readyz: none, PORT "
+	    "(loopback) or ADDR[:PORT]"},
+	{"doh-canary", CFG_BOOL, F(doh_canary), 0, 0, 0, "yes",
+	    "answer use-application-dns.net with NXDOMAIN so browsers keep "
+	    "their DNS here"},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -275,6 +282,36 @@ set_value(struct config *cfg, const struct cfg_key *k, const char *v,
 			return -1;
 		}
 		return 0;
+	case CFG_HTTP: {
+		int *on = (int *)(base + k->count_off);
+		struct sockaddr_storage *a =
+		    (struct sockaddr_storage *)(base + k->off);
+		uint64_t port;
+
+		*on = 0;
+		if (strcmp(v, "none") == 0 || strcmp(v, "no") == 0)
+			return 0;
+		/* A bare port stays on loopback: metrics are not for all. */
+		if (parse_uint(v, 0, &port) == 0) {
+			if (port < 1 || port > 65535) {
+				snprintf(err, errlen, "%s: port %s out of range",
+				    k->name, v);
+				return -1;
+			}
+			memset(a, 0, sizeof(*a));
+			((struct sockaddr_in *)a)->sin_family = AF_INET;
+			((struct sockaddr_in *)a)->sin_addr.s_addr =
+			    htonl(INADDR_LOOPBACK);
+			((struct sockaddr_in *)a)->sin_port = htons((uint16_t)port);
+		} else if (addr_parse(v, CONFIG_METRICS_PORT, a, why,
+			       sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: %s (none, PORT or ADDR[:PORT])",
+			    k->name, why);
+			return -1;
+		}
+		*on = 1;
+		return 0;
+	}
 	case CFG_LOGLEVEL: {
 		int lvl = log_level_parse(v);
 

@@ -65,7 +65,13 @@ struct config {
 	uint64_t stats_retention;
 	uint64_t stats_fold_window;
 	int stats_events;
+	/* The HTTP metrics endpoint; metrics_on is 0 when it is off. */
+	int metrics_on;
+	struct sockaddr_storage metrics;
+	int doh_canary;
 };
+
+#define CONFIG_METRICS_PORT 9153
 
 /*
  * Fill cfg from defaults, then file (may be NULL), then args (each

@@ -15,6 +15,7 @@
 #include "resolver/control.h"
 #include "resolver/daemon.h"
 #include "resolver/log.h"
+#include "resolver/metrics.h"
 #include "resolver/upstream.h"
 
 #define DRAIN_MS 2000
@@ -187,31 +188,41 @@ daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
 	    .block_ttl = (uint32_t)d->cfg.block_ttl,
 	    .edns_size = (uint16_t)d->cfg.edns_size,
 	    .now_ms = daemon_now(d),
+	    .doh_canary = d->cfg.doh_canary,
 	    .ctr = &d->ctr,
 	};
 	struct query_note note;
 	struct wire_query q;
 	enum query_action act;
 	size_t n = 0;
+	int rcode;
 
 	ctx.note = &note;
 	act = query_decide(&ctx, pkt, len, (const struct sockaddr *)&cl->addr,
 	    cl->conn != NULL, &q, d->out, sizeof(d->out), &n);
+	rcode = act == QUERY_ANSWER ? (int)note.rcode : METRICS_NO_ANSWER;
 	switch (note.outcome) {
 	case QUERY_OUT_NONE:
 	case QUERY_OUT_FORWARD:
 		break;
 	case QUERY_OUT_BLOCKED:
-		daemon_note(d, REC_BLOCKED, cl, &q, &note.verdict);
+		daemon_note(d, REC_BLOCKED, rcode, cl, &q, &note.verdict);
 		break;
 	case QUERY_OUT_CACHED:
-		daemon_note(d, REC_CACHED, cl, &q, NULL);
+		daemon_note(d, REC_CACHED, rcode, cl, &q, NULL);
 		break;
 	case QUERY_OUT_REFUSED:
-		daemon_note(d, REC_REFUSED, cl, &q, NULL);
+		daemon_note(d, REC_REFUSED, rcode, cl, &q, NULL);
 		break;
 	case QUERY_OUT_ERROR:
-		daemon_note(d, REC_ERROR, cl, &q, NULL);
+		daemon_note(d, REC_ERROR, rcode, cl, &q, NULL);
+		break;
+	case QUERY_OUT_LOCAL:
+		/* stats.db has no column for it: answered without an
+		 * upstream, it counts with the cached answers there. */
+		metrics_note(d->metrics, METRICS_LOCAL, rcode, NULL);
+		if (d->rec != NULL)
+			recorder_outcome(d->rec, REC_CACHED, q.qtype);
 		break;
 	}
 	switch (act) {
@@ -318,18 +329,22 @@ sinkhole_name(const struct sinkhole *sh)
 }
 
 void
-daemon_note(struct daemon *d, enum rec_outcome o, const struct client *cl,
-    const struct wire_query *q, const struct bl_verdict *v)
+daemon_note(struct daemon *d, enum rec_outcome o, int rcode,
+    const struct client *cl, const struct wire_query *q,
+    const struct bl_verdict *v)
 {
-	const struct bl_feed_info *f;
+	const struct bl_feed_info *f = NULL;
 	uint8_t lower[WIRE_NAME_MAX];
 
+	if (o == REC_BLOCKED && v != NULL && d->policy.snap != NULL)
+		f = bl_snapshot_feed(d->policy.snap, v->feed);
+	metrics_note(d->metrics, (enum metrics_result)o, rcode,
+	    f != NULL ? f->category : NULL);
 	if (d->rec == NULL)
 		return;
 	recorder_outcome(d->rec, o, q->qtype);
 	if (o != REC_BLOCKED || v == NULL || d->policy.snap == NULL)
 		return;
-	f = bl_snapshot_feed(d->policy.snap, v->feed);
 	wire_name_lower(lower, q->qname, q->qname_len);
 	/* For a CNAME block, v is the verdict on the chain's member. */
 	recorder_blocked(d->rec, (const struct sockaddr *)&cl->addr, lower,
@@ -454,6 +469,8 @@ finish_stop(struct daemon *d)
 	/* Last: after the answers in flight were counted. */
 	recorder_free(d->rec);
 	d->rec = NULL;
+	metrics_close(d->metrics);
+	d->metrics = NULL;
 	control_close(d);
 	policy_close(&d->policy);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -564,6 +581,16 @@ daemon_start(struct daemon *d)
 		log_warn("running without a control socket: 'parasol reload' "
 			 "will not reach this daemon");
 	policy_start_polling(&d->policy);
+	if (d->cfg.metrics_on) {
+		char err[512];
+
+		d->metrics = metrics_new(d,
+		    (const struct sockaddr *)&d->cfg.metrics, err, sizeof(err));
+		if (d->metrics == NULL) {
+			log_err("%s", err);
+			return -1;
+		}
+	}
 	d->started_ms = daemon_now(d);
 	for (size_t i = 0; i < d->ups->n; i++)
 		log_info("upstream %s", d->ups->u[i].name);
@@ -581,6 +608,8 @@ daemon_clear(struct daemon *d)
 {
 	recorder_free(d->rec);
 	d->rec = NULL;
+	metrics_close(d->metrics);
+	d->metrics = NULL;
 	/* Anything still open (a failed start) is closed and reaped here. */
 	uv_walk(d->loop, close_all_cb, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);

@@ -22,6 +22,7 @@ struct listener;
 struct tcp_conn;
 struct pending;
 struct fwd_pools;
+struct metrics;
 
 /* Where an answer goes. */
 struct client {
@@ -70,6 +71,7 @@ struct daemon {
 	struct counters ctr;
 	struct policy policy;
 	struct recorder *rec; /* NULL when stats are off */
+	struct metrics *metrics; /* NULL when the endpoint is off */
 	uv_pipe_t control;
 	int control_open;
 	uint64_t started_ms;
@@ -105,8 +107,11 @@ void daemon_clear(struct daemon *d);
 /* Handle one client packet. */
 void daemon_query(struct daemon *d, const uint8_t *pkt, size_t len,
     struct client *cl);
-/* Count a query's outcome, and record it when it was blocked. */
-void daemon_note(struct daemon *d, enum rec_outcome o,
+/*
+ * Count a query's outcome and the rcode it was answered with
+ * (METRICS_NO_ANSWER: none), and record it when it was blocked.
+ */
+void daemon_note(struct daemon *d, enum rec_outcome o, int rcode,
     const struct client *cl, const struct wire_query *q,
     const struct bl_verdict *v);
 /* One line of JSON for "parasol status". */

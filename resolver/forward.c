@@ -33,6 +33,7 @@
 #include "resolver/cache.h"
 #include "resolver/daemon.h"
 #include "resolver/log.h"
+#include "resolver/metrics.h"
 #include "resolver/reply.h"
 #include "resolver/upstream.h"
 
@@ -303,7 +304,8 @@ fail(struct pending *p)
 		size_t n;
 
 		d->ctr.servfail++;
-		daemon_note(d, REC_ERROR, &w->cl, &w->q, NULL);
+		daemon_note(d, REC_ERROR, WIRE_RCODE_SERVFAIL, &w->cl, &w->q,
+		    NULL);
 		if (server_client_gone(&w->cl))
 			continue;
 		n = query_answer_error(&w->q, WIRE_RCODE_SERVFAIL, ede, text,
@@ -312,6 +314,16 @@ fail(struct pending *p)
 			server_send(d, &w->cl, d->out, n);
 	}
 	pending_done(p);
+}
+
+static int
+sinkhole_rcode(const struct sinkhole *sh)
+{
+	if (sh->mode == SINKHOLE_NXDOMAIN)
+		return WIRE_RCODE_NXDOMAIN;
+	if (sh->mode == SINKHOLE_REFUSED)
+		return WIRE_RCODE_REFUSED;
+	return WIRE_RCODE_NOERROR;
 }
 
 /* The chain leads to a blocked name: answer as blocked, cache nothing. */
@@ -325,7 +337,8 @@ answer_blocked(struct pending *p, const struct bl_verdict *v,
 		size_t n;
 
 		d->ctr.blocked_cname++;
-		daemon_note(d, REC_BLOCKED, &w->cl, &w->q, v);
+		daemon_note(d, REC_BLOCKED, sinkhole_rcode(&d->cfg.sinkhole),
+		    &w->cl, &w->q, v);
 		if (server_client_gone(&w->cl))
 			continue;
 		n = query_answer_blocked(&w->q, d->policy.snap, v, name,
@@ -366,7 +379,8 @@ succeed(struct pending *p, const uint8_t *pkt, size_t len,
 		size_t n;
 		int truncated;
 
-		daemon_note(d, REC_FORWARDED, &w->cl, &w->q, NULL);
+		daemon_note(d, REC_FORWARDED, (int)WIRE_RCODE(scan->flags),
+		    &w->cl, &w->q, NULL);
 		if (server_client_gone(&w->cl))
 			continue;
 		n = reply_answer(&w->q, d->scratch, keep, scan, d->out,
@@ -413,6 +427,7 @@ timer_cb(uv_timer_t *t)
 	struct pending *p = t->data;
 
 	p->d->ctr.upstream_timeouts++;
+	p->set->u[p->up].timeouts++;
 	next_attempt(p, 0);
 }
 
@@ -884,13 +899,13 @@ forward_query(struct daemon *d, const struct client *cl,
 	p = pending_find(d, &key, h);
 	if (p != NULL && p->n_waiters >= PENDING_WAITERS_MAX) {
 		d->ctr.dropped++;
-		daemon_note(d, REC_ERROR, cl, q, NULL);
+		daemon_note(d, REC_ERROR, METRICS_NO_ANSWER, cl, q, NULL);
 		return;
 	}
 	w = malloc(sizeof(*w));
 	if (w == NULL) {
 		d->ctr.dropped++;
-		daemon_note(d, REC_ERROR, cl, q, NULL);
+		daemon_note(d, REC_ERROR, METRICS_NO_ANSWER, cl, q, NULL);
 		return;
 	}
 	w->next = NULL;
@@ -910,7 +925,7 @@ forward_query(struct daemon *d, const struct client *cl,
 		server_client_unref(&w->cl);
 		free(w);
 		d->ctr.dropped++;
-		daemon_note(d, REC_ERROR, cl, q, NULL);
+		daemon_note(d, REC_ERROR, METRICS_NO_ANSWER, cl, q, NULL);
 		return;
 	}
 	d->ctr.forwarded++;

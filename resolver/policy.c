@@ -117,6 +117,7 @@ apply(struct policy *p, char *msg, size_t cap)
 		p->have_gen = bl_snapshot_generation(p->snap);
 		p->have_snap = 1;
 		p->reloads++;
+		p->loaded_at = (int64_t)time(NULL);
 		bl_snapshot_free(old);
 		if (d->cache != NULL)
 			cache_clear_all(d->cache);

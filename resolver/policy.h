@@ -39,6 +39,7 @@ struct policy {
 	struct policy_waiter *next_waiters;
 	uint64_t reloads;
 	uint64_t reload_failures;
+	int64_t loaded_at; /* unix time the serving snapshot was swapped in */
 	/* Worker input and output; owned by the worker while busy. */
 	char path[PATH_MAX];
 	int create; /* lists.db may be made: not loaded from this path yet */

@@ -210,6 +210,62 @@ query_answer_blocked(const struct wire_query *q, const struct bl_snapshot *s,
 	return len;
 }
 
+/*
+ * Firefox asks this name before turning DNS over HTTPS on by itself, and
+ * stays with the network's resolver when it does not exist. That keeps
+ * its lookups here, where the blocklist applies.
+ * https://support.mozilla.org/kb/canary-domain-use-application-dnsnet
+ */
+static const uint8_t canary_name[] = "\23use-application-dns\3net";
+
+static int
+is_canary(const struct cache_key *k)
+{
+	return k->name_len == sizeof(canary_name) &&
+	    memcmp(k->name, canary_name, sizeof(canary_name)) == 0;
+}
+
+/* NXDOMAIN with an SOA, so the answer is cached like any other. */
+static size_t
+answer_canary(const struct wire_query *q, uint32_t ttl, uint16_t edns_size,
+    uint8_t *out, size_t cap)
+{
+	size_t len = WIRE_HDR_LEN, rdlen = sizeof(soa_mname) +
+	    sizeof(soa_rname) + 20, n;
+
+	if (cap < len + q->qname_len + 4 + 12 + rdlen)
+		return 0;
+	memset(out, 0, WIRE_HDR_LEN);
+	wire_put16(out, q->id);
+	wire_put16(out + 2, answer_flags(q, 0, WIRE_RCODE_NXDOMAIN));
+	wire_put16(out + 4, 1);
+	len += wire_question_write(out + len, cap - len, q->qname,
+	    q->qname_len, q->qtype, q->qclass);
+	wire_put16(out + len, 0xc000 | WIRE_HDR_LEN);
+	len += 2;
+	len += put_rr_head(out + len, WIRE_TYPE_SOA, ttl, (uint16_t)rdlen);
+	memcpy(out + len, soa_mname, sizeof(soa_mname));
+	len += sizeof(soa_mname);
+	memcpy(out + len, soa_rname, sizeof(soa_rname));
+	len += sizeof(soa_rname);
+	wire_put32(out + len, 1);
+	wire_put32(out + len + 4, 3600);
+	wire_put32(out + len + 8, 600);
+	wire_put32(out + len + 12, 86400);
+	wire_put32(out + len + 16, ttl);
+	len += 20;
+	wire_put16(out + 8, 1);
+	if (q->edns) {
+		n = wire_opt_write(out + len, cap - len, edns_size, 0,
+		    q->do_bit, WIRE_EDE_NONE, NULL);
+		if (n == 0)
+			return 0;
+		len += n;
+		wire_put16(out + 10, 1);
+	}
+	return len;
+}
+
 size_t
 query_answer_finish(const struct wire_query *q, uint8_t *out, size_t len,
     size_t cap, size_t limit, uint16_t edns_size, int *truncated)
@@ -313,6 +369,15 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 
 	cache_key_make(&key, q->qname, q->qname_len, q->qtype, q->qclass,
 	    q->do_bit);
+	if (ctx->doh_canary && is_canary(&key)) {
+		note->outcome = QUERY_OUT_LOCAL;
+		note->rcode = WIRE_RCODE_NXDOMAIN;
+		n = answer_canary(q, ctx->block_ttl, ctx->edns_size, out, cap);
+		if (n == 0)
+			goto drop;
+		*out_len = n;
+		return QUERY_ANSWER;
+	}
 	if (ctx->policy != NULL) {
 		struct bl_verdict v;
 
@@ -326,6 +391,7 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 			    query_size_limit(q, tcp, ctx->edns_size), out, cap);
 			if (n == 0)
 				goto drop;
+			note->rcode = WIRE_RCODE(wire_get16(out + 2));
 			*out_len = n;
 			return QUERY_ANSWER;
 		}
@@ -333,11 +399,11 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 
 	note->outcome = QUERY_OUT_FORWARD;
 	e = cache_lookup(ctx->cache, &key, ctx->now_ms);
-	if (e == NULL)
+	n = e != NULL ? cache_entry_copy(e, out, cap, ctx->now_ms) : 0;
+	if (n == 0) {
+		ctr->cache_misses++;
 		return QUERY_FORWARD;
-	n = cache_entry_copy(e, out, cap, ctx->now_ms);
-	if (n == 0)
-		return QUERY_FORWARD;
+	}
 	ctr->cache_hits++;
 	note->outcome = QUERY_OUT_CACHED;
 	n = query_answer_finish(q, out, n, cap,
@@ -346,6 +412,7 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 	if (n == 0)
 		goto drop;
 	ctr->truncated += (uint64_t)truncated;
+	note->rcode = WIRE_RCODE(wire_get16(out + 2));
 	*out_len = n;
 	return QUERY_ANSWER;
 
@@ -362,6 +429,7 @@ error:
 		    rcode & 0xf, WIRE_EDE_NONE, NULL, ctx->edns_size, out, cap);
 	if (n == 0 || n > len)
 		goto drop;
+	note->rcode = rcode;
 	*out_len = n;
 	return QUERY_ANSWER;
 drop:

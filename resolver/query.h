@@ -30,6 +30,7 @@ struct counters {
 	uint64_t blocked;
 	uint64_t blocked_cname;
 	uint64_t cache_hits;
+	uint64_t cache_misses;
 	uint64_t forwarded;
 	uint64_t merged;
 	uint64_t refused;
@@ -55,12 +56,14 @@ enum query_outcome {
 	QUERY_OUT_FORWARD, /* decided later, by the forwarder */
 	QUERY_OUT_REFUSED,
 	QUERY_OUT_ERROR,
+	QUERY_OUT_LOCAL, /* answered here: the DoH canary */
 };
 
 /* What query_decide reports besides its answer. */
 struct query_note {
 	enum query_outcome outcome;
 	struct bl_verdict verdict; /* when blocked */
+	unsigned rcode;            /* of the answer, when there is one */
 };
 
 struct query_ctx {
@@ -72,6 +75,7 @@ struct query_ctx {
 	uint32_t block_ttl;
 	uint16_t edns_size;
 	uint64_t now_ms;
+	int doh_canary; /* answer use-application-dns.net with NXDOMAIN */
 	struct counters *ctr;
 	struct query_note *note; /* may be NULL */
 };

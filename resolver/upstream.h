@@ -27,6 +27,7 @@ struct upstream {
 	uint64_t sent;
 	uint64_t answered;
 	uint64_t failed;
+	uint64_t timeouts; /* of failed, those that were timeouts */
 };
 
 struct upstreams {

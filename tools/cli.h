@@ -14,6 +14,7 @@
 enum cli_exit {
 	CLI_OK = 0,
 	CLI_BLOCKED = 1, /* "check": the name is blocked */
+	CLI_UNHEALTHY = 1, /* "healthcheck": no good answer */
 	CLI_USAGE = 2,
 	CLI_DB = 3,      /* a database missing, unreadable or locked */
 	CLI_DAEMON = 4,  /* parasold could not be reached or refused */
@@ -38,6 +39,9 @@ struct cli_opts {
 	const char *name;
 	const char *limit;
 	int follow;
+	/* healthcheck; name above is the question */
+	const char *server;
+	const char *timeout;
 };
 
 /* Open lists.db, printing what is wrong for a person; 0 or -1. */
@@ -56,6 +60,9 @@ int cli_stats(const struct cli_opts *o, int argc, char **argv);
 int cli_top(const struct cli_opts *o, int argc, char **argv);
 int cli_log(const struct cli_opts *o, int argc, char **argv);
 int cli_status(const struct cli_opts *o, int argc, char **argv);
+
+/* health.c: one DNS question to parasold; 0 healthy, 1 not. */
+int cli_healthcheck(const struct cli_opts *o, int argc, char **argv);
 
 /*
  * "90s", "15m", "24h", "7d", "2w", sums like "1h30m", or plain seconds,

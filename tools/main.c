@@ -35,6 +35,9 @@ usage(FILE *f)
 	    "  log [--client=ADDR] [--name=NAME] [--category=C]\n"
 	    "      [--since=DURATION] [--limit=N] [--follow]\n"
 	    "                             blocked lookups, newest first\n"
+	    "  healthcheck [--server=ADDR[:PORT]] [--name=NAME] [--timeout=MS]\n"
+	    "                             ask parasold one question over UDP\n"
+	    "                             (exit 0 on NOERROR or NXDOMAIN, else 1)\n"
 	    "\n"
 	    "A local rule covers NAME and everything under it unless --exact.\n"
 	    "DURATION: 90s, 15m, 24h, 7d, 2w or seconds (default 24h).\n"
@@ -100,6 +103,10 @@ main(int argc, char **argv)
 			o.name = a + 7;
 		else if (strncmp(a, "--limit=", 8) == 0)
 			o.limit = a + 8;
+		else if (strncmp(a, "--server=", 9) == 0)
+			o.server = a + 9;
+		else if (strncmp(a, "--timeout=", 10) == 0)
+			o.timeout = a + 10;
 		else if (strcmp(a, "--follow") == 0 || strcmp(a, "-f") == 0)
 			o.follow = 1;
 		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -139,6 +146,8 @@ main(int argc, char **argv)
 		rc = cli_top(&o, n - 1, args + 1);
 	} else if (strcmp(args[0], "log") == 0) {
 		rc = cli_log(&o, n - 1, args + 1);
+	} else if (strcmp(args[0], "healthcheck") == 0) {
+		rc = cli_healthcheck(&o, n - 1, args + 1);
 	} else {
 		fprintf(stderr, "parasol: unknown verb '%s'\n", args[0]);
 		usage(stderr);

@@ -513,6 +513,37 @@ test_is_key(void **state)
 	assert_false(config_is_key(""));
 }
 
+static void
+test_metrics(void **state)
+{
+	char *port[] = {"--metrics=9200", NULL};
+	char *v4[] = {"--metrics=10.0.0.5", NULL};
+	char *v6[] = {"--metrics=[::1]:9300", NULL};
+	char *off[] = {"--metrics=none", NULL};
+	char *bad[] = {"--metrics=localhost:9153", NULL};
+	char *zero[] = {"--metrics=0", NULL};
+
+	assert_int_equal(load(NULL, 0, NULL), 0);
+	assert_int_equal(cfg.metrics_on, 0);
+	assert_int_equal(cfg.doh_canary, 1);
+	/* A bare port is loopback; never a wildcard unless asked. */
+	assert_int_equal(load_args(port), 0);
+	assert_int_equal(cfg.metrics_on, 1);
+	assert_string_equal(addr_str(&cfg.metrics), "127.0.0.1:9200");
+	assert_int_equal(load_args(v4), 0);
+	assert_string_equal(addr_str(&cfg.metrics), "10.0.0.5:9153");
+	assert_int_equal(load_args(v6), 0);
+	assert_string_equal(addr_str(&cfg.metrics), "[::1]:9300");
+	assert_int_equal(load_args(off), 0);
+	assert_int_equal(cfg.metrics_on, 0);
+	assert_true(starts_with(load_args_err(bad), "command line: metrics:"));
+	assert_true(starts_with(load_args_err(zero), "command line: metrics:"));
+	write_file("metrics = 127.0.0.1:9400\ndoh-canary = no\n");
+	assert_int_equal(load(path, 0, NULL), 0);
+	assert_string_equal(addr_str(&cfg.metrics), "127.0.0.1:9400");
+	assert_int_equal(cfg.doh_canary, 0);
+}
+
 int
 main(void)
 {
@@ -532,6 +563,7 @@ main(void)
 		T(test_sinkhole),
 		T(test_bool),
 		T(test_is_key),
+		T(test_metrics),
 #undef T
 	};
 

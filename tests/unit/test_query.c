@@ -206,6 +206,51 @@ cache_reply(struct fx *f, const char *name, uint16_t qtype, int n,
 	    0);
 }
 
+/* ------------------------------------------------------------- canary */
+
+/* Firefox's DoH canary: NXDOMAIN with an SOA, decided here, never cached. */
+static void
+test_doh_canary(void **state)
+{
+	struct fx *f = *state;
+	struct qspec s = plain();
+	struct query_note note;
+	struct tpkt p;
+	struct wire_scan a;
+
+	f->ctx.note = &note;
+	f->ctx.doh_canary = 1;
+	f->ctx.block_ttl = 10;
+	s.name = "Use-Application-DNS.net";
+	s.edns = 1;
+	assert_int_equal(decide(f, &s, &f->inside, 0, &p), QUERY_ANSWER);
+	a = answer_scan(f);
+	assert_int_equal(out_rcode(f), WIRE_RCODE_NXDOMAIN);
+	assert_int_equal(a.ancount, 0);
+	assert_int_equal(a.nscount, 1);
+	assert_int_equal(a.arcount, 1);
+	assert_int_equal(ede_code(f, &a), -1);
+	/* The client's spelling comes back. */
+	assert_memory_equal(f->out + 12, p.b + 12, a.question_end - 12);
+	assert_int_equal(note.outcome, QUERY_OUT_LOCAL);
+	assert_int_equal(note.rcode, WIRE_RCODE_NXDOMAIN);
+	assert_int_equal(f->ctr.cache_misses, 0);
+
+	/* Names under it, and the name when switched off, go upstream. */
+	s.name = "x.use-application-dns.net";
+	assert_int_equal(decide(f, &s, &f->inside, 0, &p), QUERY_FORWARD);
+	s.name = "use-application-dns.net";
+	f->ctx.doh_canary = 0;
+	assert_int_equal(decide(f, &s, &f->inside, 0, &p), QUERY_FORWARD);
+	assert_int_equal(note.outcome, QUERY_OUT_FORWARD);
+	assert_int_equal(f->ctr.cache_misses, 2);
+	/* Outside the ACL it is refused like anything else. */
+	f->ctx.doh_canary = 1;
+	assert_int_equal(decide(f, &s, &f->outside, 0, &p), QUERY_ANSWER);
+	assert_int_equal(out_rcode(f), WIRE_RCODE_REFUSED);
+	assert_int_equal(note.rcode, WIRE_RCODE_REFUSED);
+}
+
 /* ------------------------------------------------------------- access */
 
 static void
@@ -799,6 +844,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_doh_canary),
 		T(test_refused_outside_acl),
 		T(test_refused_outside_acl_ede),
 		T(test_refused_outside_acl_edns_no_options),

@@ -16,6 +16,7 @@ struct cache {
 	struct cache_entry *lru_head; /* most recently used */
 	struct cache_entry *lru_tail;
 	struct cache_stats st;
+	uint64_t now_ms; /* of the last insert or expiry seen */
 	uint8_t hash_key[crypto_shorthash_KEYBYTES];
 };
 
@@ -99,6 +100,18 @@ lru_push_front(struct cache *c, struct cache_entry *e)
 }
 
 static void
+lru_push_back(struct cache *c, struct cache_entry *e)
+{
+	e->lru_next = NULL;
+	e->lru_prev = c->lru_tail;
+	if (c->lru_tail != NULL)
+		c->lru_tail->lru_next = e;
+	c->lru_tail = e;
+	if (c->lru_head == NULL)
+		c->lru_head = e;
+}
+
+static void
 entry_delete(struct cache *c, struct cache_entry *e)
 {
 	struct cache_entry **pp = &c->buckets[e->hash & (c->n_buckets - 1)];
@@ -119,7 +132,8 @@ evict_to(struct cache *c, size_t budget)
 	while (c->st.bytes > budget && c->lru_tail != NULL) {
 		struct cache_entry *e = c->lru_tail;
 
-		if (e->used) {
+		/* Expired entries kept for serve-stale get no second chance. */
+		if (e->used && e->expires_ms > c->now_ms) {
 			e->used = 0;
 			lru_unlink(c, e);
 			lru_push_front(c, e);
@@ -181,14 +195,35 @@ cache_lookup(struct cache *c, const struct cache_key *k, uint64_t now_ms)
 	if (e == NULL)
 		return NULL;
 	if (now_ms >= e->expires_ms) {
-		entry_delete(c, e);
-		c->st.expired++;
+		c->now_ms = now_ms;
+		if (now_ms - e->expires_ms >= (uint64_t)c->lim.stale_s * 1000) {
+			entry_delete(c, e);
+			c->st.expired++;
+		} else if (e != c->lru_tail || e->used) {
+			/* Kept only for when every upstream fails: the first
+			 * to go when room is needed. */
+			e->used = 0;
+			lru_unlink(c, e);
+			lru_push_back(c, e);
+		}
 		return NULL;
 	}
 	/* A mark, not a move to the front: relinking would write to two
 	 * other entries' cache lines on every hit. Eviction gives marked
 	 * entries a second chance (CLOCK), which approximates LRU. */
 	e->used = 1;
+	return e;
+}
+
+const struct cache_entry *
+cache_lookup_stale(struct cache *c, const struct cache_key *k,
+    uint64_t now_ms)
+{
+	struct cache_entry *e = find(c, k, key_hash(c, k));
+
+	if (e == NULL ||
+	    now_ms >= e->expires_ms + (uint64_t)c->lim.stale_s * 1000)
+		return NULL;
 	return e;
 }
 
@@ -334,6 +369,7 @@ cache_insert(struct cache *c, const struct cache_key *k, const uint8_t *wire,
 	for (uint16_t i = 0; i < e->n_ttl; i++)
 		e->ttl_off[i] = scan->ttl_off[i];
 
+	c->now_ms = now_ms;
 	h = key_hash(c, k);
 	e->hash = h;
 	old = find(c, k, h);
@@ -367,5 +403,17 @@ cache_entry_copy(const struct cache_entry *e, uint8_t *out, size_t cap,
 
 		wire_put32(t, ttl > elapsed ? ttl - elapsed : 0);
 	}
+	return e->wire_len;
+}
+
+size_t
+cache_entry_copy_stale(const struct cache_entry *e, uint8_t *out, size_t cap,
+    uint32_t ttl)
+{
+	if (e->wire_len > cap)
+		return 0;
+	memcpy(out, e->wire, e->wire_len);
+	for (uint16_t i = 0; i < e->n_ttl; i++)
+		wire_put32(out + e->ttl_off[i], ttl);
 	return e->wire_len;
 }

@@ -6,7 +6,11 @@
  * insertion. Keys are (lower-cased name, type, class, DO bit), hashed with
  * a random SipHash key because clients choose the names. Memory is bounded
  * by max_bytes (entries and their overhead); the least recently used
- * entries go first, and expired ones are dropped when met.
+ * entries go first (CLOCK). Expired entries stay for stale_s more seconds
+ * for serve-stale (RFC 8767), as the first to be evicted: one that a lookup
+ * finds expired moves to the eviction end, and an expired entry gets no
+ * second chance; past the stale window they are dropped when met. The hit
+ * path does no stale bookkeeping.
  *
  * The cache owns its entries; pointers returned by cache_lookup are valid
  * until the next cache call.
@@ -32,6 +36,7 @@ struct cache_limits {
 	uint32_t min_ttl;
 	uint32_t max_ttl;
 	uint32_t neg_max_ttl;
+	uint32_t stale_s; /* how long expired entries stay servable; 0: not */
 };
 
 struct cache_entry {
@@ -70,6 +75,13 @@ const struct cache_entry *cache_lookup(struct cache *c,
     const struct cache_key *k, uint64_t now_ms);
 
 /*
+ * An entry for k that is live or expired for less than the stale window,
+ * for serve-stale. Costs a hash: for cache misses only, never on a hit.
+ */
+const struct cache_entry *cache_lookup_stale(struct cache *c,
+    const struct cache_key *k, uint64_t now_ms);
+
+/*
  * Store a reply that wire_reply_scan accepted. Replies that must not be
  * cached (errors other than NXDOMAIN, TC, negative answers without an SOA,
  * an OPT record that is not last) are refused with a negative return.
@@ -98,5 +110,9 @@ void cache_get_stats(const struct cache *c, struct cache_stats *st);
  */
 size_t cache_entry_copy(const struct cache_entry *e, uint8_t *out,
     size_t cap, uint64_t now_ms);
+
+/* The same, with every TTL set to ttl (a stale answer's). */
+size_t cache_entry_copy_stale(const struct cache_entry *e, uint8_t *out,
+    size_t cap, uint32_t ttl);
 
 #endif

@@ -18,6 +18,7 @@ enum cfg_type {
 	CFG_SINKHOLE,
 	CFG_BOOL,
 	CFG_HTTP,   /* none, PORT (on 127.0.0.1) or ADDR[:PORT] */
+	CFG_DURATION, /* seconds, with s/m/h/d suffixes */
 };
 
 struct cfg_key {
@@ -85,6 +86,9 @@ static const struct cfg_key keys[] = {
 	    "300",
 	    "repeats of a blocked (client, name) within this many seconds "
 	    "share one row"},
+	{"serve-stale", CFG_DURATION, F(serve_stale), 0, 0, 7 * 86400, "1d",
+	    "answer from expired cache entries this long after they expire "
+	    "when no upstream answers (s, m, h, d; 0: never)"},
 	{"stats-events", CFG_BOOL, F(stats_events), 0, 0, 0, "yes",
 	    "record each blocked lookup with its client (no: counters only)"},
 	{"metrics", CFG_HTTP, F(metrics), F(metrics_on), 0, 0, "none",
@@ -148,6 +152,34 @@ parse_uint(const char *v, int bytes, uint64_t *out)
 	if (*end != '\0')
 		return -1;
 	*out = n;
+	return 0;
+}
+
+/* Seconds, or a number with one of the suffixes s, m, h, d. */
+static int
+parse_duration(const char *v, uint64_t *out)
+{
+	size_t len = strlen(v);
+	uint64_t mult = 1, n;
+	char buf[32];
+
+	if (len == 0 || len >= sizeof(buf))
+		return -1;
+	memcpy(buf, v, len + 1);
+	switch (buf[len - 1]) {
+	case 's': mult = 1; break;
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	default: mult = 0; break;
+	}
+	if (mult != 0)
+		buf[len - 1] = '\0';
+	else
+		mult = 1;
+	if (parse_uint(buf, 0, &n) != 0 || n > UINT64_MAX / mult)
+		return -1;
+	*out = n * mult;
 	return 0;
 }
 
@@ -234,13 +266,23 @@ set_value(struct config *cfg, const struct cfg_key *k, const char *v,
 		return 0;
 	}
 	case CFG_UINT:
-	case CFG_BYTES: {
+	case CFG_BYTES:
+	case CFG_DURATION: {
 		uint64_t n;
+		const char *units = "";
+		int rc;
 
-		if (parse_uint(v, k->type == CFG_BYTES, &n) != 0) {
+		if (k->type == CFG_DURATION) {
+			rc = parse_duration(v, &n);
+			units = " of seconds (s, m, h, d suffixes)";
+		} else {
+			rc = parse_uint(v, k->type == CFG_BYTES, &n);
+			if (k->type == CFG_BYTES)
+				units = " (k, M, G suffixes)";
+		}
+		if (rc != 0) {
 			snprintf(err, errlen, "%s: '%s' is not a number%s",
-			    k->name, v,
-			    k->type == CFG_BYTES ? " (k, M, G suffixes)" : "");
+			    k->name, v, units);
 			return -1;
 		}
 		if (n < k->min || n > k->max) {

@@ -69,6 +69,7 @@ struct config {
 	int metrics_on;
 	struct sockaddr_storage metrics;
 	int doh_canary;
+	uint64_t serve_stale; /* seconds; 0: off */
 };
 
 #define CONFIG_METRICS_PORT 9153

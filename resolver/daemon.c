@@ -16,6 +16,7 @@
 #include "resolver/daemon.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
+#include "resolver/notify.h"
 #include "resolver/upstream.h"
 
 #define DRAIN_MS 2000
@@ -27,6 +28,7 @@ cache_limits_from(const struct config *cfg, struct cache_limits *lim)
 	lim->min_ttl = (uint32_t)cfg->cache_min_ttl;
 	lim->max_ttl = (uint32_t)cfg->cache_max_ttl;
 	lim->neg_max_ttl = (uint32_t)cfg->cache_neg_max_ttl;
+	lim->stale_s = (uint32_t)cfg->serve_stale;
 }
 
 /* Nameservers from a resolv.conf, port 53. */
@@ -248,7 +250,10 @@ daemon_status_json(struct daemon *d, char *buf, size_t cap)
 	double qps = 0, window;
 
 	cache_get_stats(d->cache, &cs);
-	recorder_get_stats(d->rec, &rs);
+	if (d->rec != NULL)
+		recorder_get_stats(d->rec, &rs);
+	else
+		rs = d->rec_last;
 	/* Queries per second over the last samples (up to a minute). */
 	if (d->rate_n > 0) {
 		if (d->rate_n < DAEMON_RATE_SAMPLES)
@@ -260,6 +265,8 @@ daemon_status_json(struct daemon *d, char *buf, size_t cap)
 	n = (size_t)snprintf(buf, cap,
 	    "{\"version\":\"%s\",\"uptime_s\":%llu,\"queries\":%llu,"
 	    "\"qps\":%.1f,\"blocked\":%llu,\"cache_hits\":%llu,"
+	    "\"stale_answers\":%llu,\"bad_replies\":%llu,"
+	    "\"scrubbed\":%llu,"
 	    "\"forwarded\":%llu,\"refused\":%llu,\"servfail\":%llu,"
 	    "\"cache_entries\":%llu,\"cache_bytes\":%llu,"
 	    "\"cache_max_bytes\":%llu,\"lists_generation\":%llu,"
@@ -271,6 +278,9 @@ daemon_status_json(struct daemon *d, char *buf, size_t cap)
 	    (unsigned long long)c->queries, qps,
 	    (unsigned long long)(c->blocked + c->blocked_cname),
 	    (unsigned long long)c->cache_hits,
+	    (unsigned long long)c->stale_answers,
+	    (unsigned long long)c->bad_replies,
+	    (unsigned long long)c->scrubbed,
 	    (unsigned long long)(c->forwarded + c->merged),
 	    (unsigned long long)c->refused, (unsigned long long)c->servfail,
 	    (unsigned long long)cs.entries, (unsigned long long)cs.bytes,
@@ -361,13 +371,17 @@ daemon_stats_line(const struct daemon *d, char *buf, size_t cap)
 	struct recorder_stats rs;
 
 	cache_get_stats(d->cache, &cs);
-	recorder_get_stats(d->rec, &rs);
+	if (d->rec != NULL)
+		recorder_get_stats(d->rec, &rs);
+	else
+		rs = d->rec_last;
 	snprintf(buf, cap,
 	    "stats: queries=%llu blocked=%llu blocked_cname=%llu "
 	    "cache_hits=%llu forwarded=%llu merged=%llu "
 	    "refused=%llu formerr=%llu notimp=%llu badvers=%llu servfail=%llu "
-	    "dropped=%llu truncated=%llu bad_replies=%llu "
-	    "upstream_timeouts=%llu upstream_errors=%llu tcp_fallbacks=%llu "
+	    "dropped=%llu truncated=%llu bad_replies=%llu scrubbed=%llu "
+	    "stale_answers=%llu upstream_timeouts=%llu upstream_errors=%llu "
+	    "tcp_fallbacks=%llu "
 	    "tcp_refused=%llu send_errors=%llu tcp_clients=%zu in_flight=%zu "
 	    "cache_entries=%llu cache_bytes=%llu cache_evictions=%llu "
 	    "lists_generation=%llu lists_names=%zu lists_reloads=%llu "
@@ -382,6 +396,8 @@ daemon_stats_line(const struct daemon *d, char *buf, size_t cap)
 	    (unsigned long long)c->servfail, (unsigned long long)c->dropped,
 	    (unsigned long long)c->truncated,
 	    (unsigned long long)c->bad_replies,
+	    (unsigned long long)c->scrubbed,
+	    (unsigned long long)c->stale_answers,
 	    (unsigned long long)c->upstream_timeouts,
 	    (unsigned long long)c->upstream_errors,
 	    (unsigned long long)c->tcp_fallbacks,
@@ -467,7 +483,7 @@ finish_stop(struct daemon *d)
 	forward_abort_all(d);
 	server_close(d);
 	/* Last: after the answers in flight were counted. */
-	recorder_free(d->rec);
+	recorder_free(d->rec, &d->rec_last);
 	d->rec = NULL;
 	metrics_close(d->metrics);
 	d->metrics = NULL;
@@ -512,8 +528,9 @@ signal_cb(uv_signal_t *s, int signum)
 
 	switch (signum) {
 	case SIGHUP:
+		notify_reloading(d);
 		reload(d);
-		policy_reload(&d->policy, 1, NULL, NULL);
+		policy_reload(&d->policy, 1, notify_reloaded_cb, d);
 		break;
 	case SIGUSR1:
 		daemon_stats_line(d, line, sizeof(line));
@@ -526,6 +543,7 @@ signal_cb(uv_signal_t *s, int signum)
 		log_info("stopping: answering %zu queries in flight",
 		    d->n_pending);
 		d->stopping = 1;
+		notify_stopping(d);
 		server_stop_listening(d);
 		if (d->n_pending == 0) {
 			finish_stop(d);
@@ -600,13 +618,14 @@ daemon_start(struct daemon *d)
 		log_info("listening on %s (udp, tcp)", text);
 	}
 	log_info("ready");
+	notify_ready(d);
 	return 0;
 }
 
 void
 daemon_clear(struct daemon *d)
 {
-	recorder_free(d->rec);
+	recorder_free(d->rec, NULL);
 	d->rec = NULL;
 	metrics_close(d->metrics);
 	d->metrics = NULL;

@@ -31,7 +31,7 @@ struct client {
 	struct sockaddr_storage addr;
 };
 
-#define DAEMON_RECV_BATCH 16
+#define DAEMON_RECV_BATCH 20 /* libuv reads at most 20 per recvmmsg */
 #define DAEMON_DGRAM_MAX 65536
 #define DAEMON_TX_SLOT 4096 /* the largest UDP answer (edns-size max) */
 
@@ -71,6 +71,7 @@ struct daemon {
 	struct counters ctr;
 	struct policy policy;
 	struct recorder *rec; /* NULL when stats are off */
+	struct recorder_stats rec_last; /* its final counts, once stopped */
 	struct metrics *metrics; /* NULL when the endpoint is off */
 	uv_pipe_t control;
 	int control_open;

@@ -6,8 +6,12 @@
  * (see below); a reply counts only if the socket, the ID, the source and
  * the question all match, and anything else is dropped and counted while
  * the attempt goes on waiting. A truncated reply is asked again over TCP.
- * Timeouts and failures move on to the next upstream until the query's
- * time budget ends, then every waiting client gets SERVFAIL with an EDE.
+ * An accepted reply is scrubbed to the records that answer the question
+ * (scrub.h) before it is cached or answered. Timeouts and failures move
+ * on to the next upstream until the query's time budget ends, then every
+ * waiting client gets the cache's expired answer if serve-stale still
+ * allows it (RFC 8767), or SERVFAIL with an EDE. With such an expired
+ * answer at hand, clients wait no longer than the client-response timer.
  *
  * The socket pool. A new socket for every query (socket, bind, connect,
  * epoll add, close) cost more than all the rest of a cache miss. Instead
@@ -35,9 +39,12 @@
 #include "resolver/log.h"
 #include "resolver/metrics.h"
 #include "resolver/reply.h"
+#include "resolver/scrub.h"
 #include "resolver/upstream.h"
 
 #define PENDING_WAITERS_MAX 256
+#define STALE_TTL 30	      /* seconds, RFC 8767 4 */
+#define STALE_CLIENT_MS 1800 /* client-response timer, RFC 8767 5 */
 #define QUERY_BUF_MAX (2 + WIRE_HDR_LEN + WIRE_NAME_MAX + 4 + 11)
 
 struct waiter {
@@ -78,6 +85,7 @@ struct fwd_pools {
 	unsigned n_socks; /* open, in a pool or retired */
 	uint8_t rnd[1024];
 	size_t rnd_off;
+	uint8_t scrub[WIRE_MSG_MAX]; /* a reply with records removed */
 };
 
 struct up_tcp {
@@ -100,6 +108,8 @@ struct pending {
 	struct waiter **tail;
 	unsigned n_waiters;
 	uint64_t deadline_ms;
+	uint64_t attempt_end_ms; /* when this attempt times out */
+	uint64_t stale_at_ms;	 /* RFC 8767 client-response timer; 0: none */
 	uint64_t sent_us;
 	uint32_t tried;
 	unsigned tries;
@@ -291,6 +301,63 @@ pending_done(struct pending *p)
 		daemon_drained(d);
 }
 
+/*
+ * Serve-stale (RFC 8767): the resolution failed, or is taking longer than
+ * the client-response timer, but the cache still holds an answer that
+ * expired less than serve-stale ago. Every waiter gets it with TTL 30
+ * (RFC 8767 4) and EDE 3 saying why it is stale, and leaves; the entry
+ * stays as it is, so the next query tries the upstreams again, and a
+ * fresh answer (also one that arrives for this query after the timer)
+ * replaces it. Returns 0 when there was nothing to serve.
+ */
+static int
+answer_stale(struct pending *p, const char *why)
+{
+	struct daemon *d = p->d;
+	const struct cache_entry *e;
+	size_t len;
+
+	if (d->cfg.serve_stale == 0)
+		return 0;
+	e = cache_lookup_stale(d->cache, &p->key, daemon_now(d));
+	if (e == NULL)
+		return 0;
+	len = cache_entry_copy_stale(e, d->scratch, sizeof(d->scratch),
+	    STALE_TTL);
+	if (len == 0)
+		return 0;
+	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
+		size_t n;
+		int truncated;
+
+		d->ctr.stale_answers++;
+		daemon_note(d, REC_CACHED,
+		    (int)WIRE_RCODE(wire_get16(d->scratch + 2)), &w->cl, &w->q,
+		    NULL);
+		if (server_client_gone(&w->cl))
+			continue;
+		memcpy(d->out, d->scratch, len);
+		n = query_answer_finish_ede(&w->q, d->out, len, sizeof(d->out),
+		    query_size_limit(&w->q, w->cl.conn != NULL,
+			(uint16_t)d->cfg.edns_size),
+		    (uint16_t)d->cfg.edns_size, WIRE_EDE_STALE_ANSWER, why,
+		    &truncated);
+		d->ctr.truncated += (uint64_t)truncated;
+		if (n > 0)
+			server_send(d, &w->cl, d->out, n);
+	}
+	while (p->waiters != NULL) {
+		struct waiter *w = p->waiters;
+
+		p->waiters = w->next;
+		server_client_unref(&w->cl);
+		free(w);
+	}
+	p->tail = &p->waiters;
+	p->n_waiters = 0;
+	return 1;
+}
+
 static void
 fail(struct pending *p)
 {
@@ -299,6 +366,11 @@ fail(struct pending *p)
 				    : WIRE_EDE_NO_REACHABLE_AUTHORITY;
 	const char *text = p->net_errors > 0 ? "upstream unreachable"
 					     : "no upstream answered in time";
+
+	if (answer_stale(p, text)) {
+		pending_done(p);
+		return;
+	}
 
 	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
 		size_t n;
@@ -336,7 +408,10 @@ answer_blocked(struct pending *p, const struct bl_verdict *v,
 	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
 		size_t n;
 
-		d->ctr.blocked_cname++;
+		if (name != NULL)
+			d->ctr.blocked_cname++;
+		else
+			d->ctr.blocked++;
 		daemon_note(d, REC_BLOCKED, sinkhole_rcode(&d->cfg.sinkhole),
 		    &w->cl, &w->q, v);
 		if (server_client_gone(&w->cl))
@@ -353,23 +428,52 @@ answer_blocked(struct pending *p, const struct bl_verdict *v,
 	pending_done(p);
 }
 
-/* A reply that passed every check: cache it and answer everyone. */
+static void next_attempt(struct pending *p, int net_error);
+
+/*
+ * A reply that passed every check: keep only the records that answer the
+ * question (scrub.h), cache it and answer everyone.
+ */
 static void
 succeed(struct pending *p, const uint8_t *pkt, size_t len,
-    const struct wire_scan *scan)
+    struct wire_scan *scan)
 {
 	struct daemon *d = p->d;
-	size_t keep = reply_keep_len(scan, len);
+	struct fwd_pools *fp = pools_get(d);
+	size_t keep, scrubbed_len = 0;
 	struct bl_verdict v;
 	uint8_t name[WIRE_NAME_MAX];
 	size_t name_len = 0;
+	int rc = -1;
 
-	upstreams_ok(p->set, p->up, now_us() - p->sent_us);
-	if (d->policy.snap != NULL &&
-	    reply_cname_blocked(d->policy.snap, pkt, len, scan, &v, name,
-		&name_len)) {
-		answer_blocked(p, &v, name, name_len);
+	if (fp != NULL)
+		rc = scrub_reply(pkt, len, scan, fp->scrub, sizeof(fp->scrub),
+		    &scrubbed_len);
+	if (rc == 1 && wire_reply_scan(fp->scrub, scrubbed_len, scan) == 0) {
+		d->ctr.scrubbed++;
+		pkt = fp->scrub;
+		len = scrubbed_len;
+	} else if (rc != 0) {
+		d->ctr.bad_replies++;
+		next_attempt(p, 0);
 		return;
+	}
+	keep = scan->opt_off != 0 ? scan->opt_off : len;
+	upstreams_ok(p->set, p->up, now_us() - p->sent_us);
+	if (d->policy.snap != NULL) {
+		/* The question itself again: the list may have changed
+		 * while it was in flight, and hits skip the list (query.c). */
+		bl_match_lookup(d->policy.snap, p->key.name, p->key.name_len,
+		    &v);
+		if (v.action == BL_BLOCK) {
+			answer_blocked(p, &v, NULL, 0);
+			return;
+		}
+		if (reply_cname_blocked(d->policy.snap, pkt, len, scan, &v,
+		    name, &name_len)) {
+			answer_blocked(p, &v, name, name_len);
+			return;
+		}
 	}
 	cache_insert(d->cache, &p->key, pkt, len, scan, daemon_now(d));
 	/* Clamp once; every waiter gets the same bytes the cache now holds. */
@@ -425,19 +529,34 @@ static void
 timer_cb(uv_timer_t *t)
 {
 	struct pending *p = t->data;
+	uint64_t now = daemon_now(p->d);
 
+	if (p->stale_at_ms != 0 && now >= p->stale_at_ms) {
+		p->stale_at_ms = 0;
+		answer_stale(p, "upstream slow to answer");
+		if (now < p->attempt_end_ms) {
+			uv_timer_start(&p->timer, timer_cb,
+			    p->attempt_end_ms - now, 0);
+			return;
+		}
+	}
 	p->d->ctr.upstream_timeouts++;
 	p->set->u[p->up].timeouts++;
 	next_attempt(p, 0);
 }
 
+/* Time this attempt out after ms, or at the client-response timer. */
 static void
 arm_timer(struct pending *p, uint64_t ms)
 {
 	uint64_t now = daemon_now(p->d);
 	uint64_t left = p->deadline_ms > now ? p->deadline_ms - now : 0;
+	uint64_t fire = ms < left ? ms : left;
 
-	uv_timer_start(&p->timer, timer_cb, ms < left ? ms : left, 0);
+	p->attempt_end_ms = now + fire;
+	if (p->stale_at_ms != 0 && p->stale_at_ms < p->attempt_end_ms)
+		fire = p->stale_at_ms > now ? p->stale_at_ms - now : 0;
+	uv_timer_start(&p->timer, timer_cb, fire, 0);
 }
 
 static void
@@ -938,6 +1057,12 @@ forward_query(struct daemon *d, const struct client *cl,
 	p->set = d->ups;
 	upstreams_ref(p->set);
 	p->deadline_ms = daemon_now(d) + d->cfg.resolve_timeout;
+	/* An expired answer to fall back on: clients wait for the upstreams
+	 * no longer than RFC 8767's client-response timer for it. */
+	if (d->cfg.serve_stale > 0 &&
+	    d->cfg.resolve_timeout > STALE_CLIENT_MS &&
+	    cache_lookup_stale(d->cache, &key, daemon_now(d)) != NULL)
+		p->stale_at_ms = daemon_now(d) + STALE_CLIENT_MS;
 	uv_timer_init(d->loop, &p->timer);
 	p->timer.data = p;
 	if (d->n_pending + 1 > d->n_pending_buckets)

@@ -266,14 +266,17 @@ answer_canary(const struct wire_query *q, uint32_t ttl, uint16_t edns_size,
 	return len;
 }
 
-size_t
-query_answer_finish(const struct wire_query *q, uint8_t *out, size_t len,
-    size_t cap, size_t limit, uint16_t edns_size, int *truncated)
+static inline size_t
+finish(const struct wire_query *q, uint8_t *out, size_t len, size_t cap,
+    size_t limit, uint16_t edns_size, int ede, const char *ede_text,
+    int *truncated)
 {
 	uint16_t flags = wire_get16(out + 2);
-	size_t opt_len = q->edns ? 11 : 0;
+	size_t opt_len = 0;
 	size_t qend = WIRE_HDR_LEN + q->qname_len + 4;
 
+	if (q->edns)
+		opt_len = 11 + (ede >= 0 ? 6 + strlen(ede_text) : 0);
 	*truncated = 0;
 	wire_put16(out, q->id);
 	wire_put16(out + 2, answer_flags(q, flags, WIRE_RCODE(flags)));
@@ -291,7 +294,7 @@ query_answer_finish(const struct wire_query *q, uint8_t *out, size_t len,
 	}
 	if (q->edns) {
 		size_t n = wire_opt_write(out + len, cap - len, edns_size, 0,
-		    q->do_bit, WIRE_EDE_NONE, NULL);
+		    q->do_bit, ede, ede_text);
 
 		if (n == 0)
 			return 0;
@@ -299,6 +302,23 @@ query_answer_finish(const struct wire_query *q, uint8_t *out, size_t len,
 		wire_put16(out + 10, (uint16_t)(wire_get16(out + 10) + 1));
 	}
 	return len;
+}
+
+size_t
+query_answer_finish(const struct wire_query *q, uint8_t *out, size_t len,
+    size_t cap, size_t limit, uint16_t edns_size, int *truncated)
+{
+	return finish(q, out, len, cap, limit, edns_size, WIRE_EDE_NONE, NULL,
+	    truncated);
+}
+
+size_t
+query_answer_finish_ede(const struct wire_query *q, uint8_t *out,
+    size_t len, size_t cap, size_t limit, uint16_t edns_size, int ede,
+    const char *ede_text, int *truncated)
+{
+	return finish(q, out, len, cap, limit, edns_size, ede,
+	    ede_text != NULL ? ede_text : "", truncated);
 }
 
 enum query_action
@@ -378,6 +398,27 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 		*out_len = n;
 		return QUERY_ANSWER;
 	}
+	/*
+	 * The cache first: every name in it passed the current blocklist,
+	 * because a new snapshot empties the cache and a reply is checked
+	 * against the snapshot of the moment it is cached. A hit costs no
+	 * blocklist probes, however big the list.
+	 */
+	e = cache_lookup(ctx->cache, &key, ctx->now_ms);
+	n = e != NULL ? cache_entry_copy(e, out, cap, ctx->now_ms) : 0;
+	if (n > 0) {
+		ctr->cache_hits++;
+		note->outcome = QUERY_OUT_CACHED;
+		n = query_answer_finish(q, out, n, cap,
+		    query_size_limit(q, tcp, ctx->edns_size), ctx->edns_size,
+		    &truncated);
+		if (n == 0)
+			goto drop;
+		ctr->truncated += (uint64_t)truncated;
+		note->rcode = WIRE_RCODE(wire_get16(out + 2));
+		*out_len = n;
+		return QUERY_ANSWER;
+	}
 	if (ctx->policy != NULL) {
 		struct bl_verdict v;
 
@@ -398,23 +439,8 @@ query_decide(const struct query_ctx *ctx, const uint8_t *pkt, size_t len,
 	}
 
 	note->outcome = QUERY_OUT_FORWARD;
-	e = cache_lookup(ctx->cache, &key, ctx->now_ms);
-	n = e != NULL ? cache_entry_copy(e, out, cap, ctx->now_ms) : 0;
-	if (n == 0) {
-		ctr->cache_misses++;
-		return QUERY_FORWARD;
-	}
-	ctr->cache_hits++;
-	note->outcome = QUERY_OUT_CACHED;
-	n = query_answer_finish(q, out, n, cap,
-	    query_size_limit(q, tcp, ctx->edns_size), ctx->edns_size,
-	    &truncated);
-	if (n == 0)
-		goto drop;
-	ctr->truncated += (uint64_t)truncated;
-	note->rcode = WIRE_RCODE(wire_get16(out + 2));
-	*out_len = n;
-	return QUERY_ANSWER;
+	ctr->cache_misses++;
+	return QUERY_FORWARD;
 
 error:
 	/* An error answer is never larger than what provoked it: shed the

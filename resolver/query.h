@@ -41,6 +41,8 @@ struct counters {
 	uint64_t dropped;
 	uint64_t truncated;
 	uint64_t bad_replies;
+	uint64_t scrubbed;	/* replies with records out of bailiwick */
+	uint64_t stale_answers; /* served expired (RFC 8767) */
 	uint64_t upstream_timeouts;
 	uint64_t upstream_errors;
 	uint64_t tcp_fallbacks;
@@ -128,5 +130,10 @@ size_t query_answer_blocked(const struct wire_query *q,
  */
 size_t query_answer_finish(const struct wire_query *q, uint8_t *out,
     size_t len, size_t cap, size_t limit, uint16_t edns_size, int *truncated);
+
+/* The same with an EDE option (ede >= 0) when the client sent EDNS. */
+size_t query_answer_finish_ede(const struct wire_query *q, uint8_t *out,
+    size_t len, size_t cap, size_t limit, uint16_t edns_size, int ede,
+    const char *ede_text, int *truncated);
 
 #endif

@@ -439,7 +439,7 @@ closed_cb(uv_handle_t *h)
 }
 
 void
-recorder_free(struct recorder *r)
+recorder_free(struct recorder *r, struct recorder_stats *last)
 {
 	if (r == NULL)
 		return;
@@ -450,6 +450,11 @@ recorder_free(struct recorder *r)
 	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	pthread_join(r->thread, NULL);
+	if (last != NULL) {
+		*last = r->st;
+		last->events = r->loop_events;
+		last->dropped += r->loop_dropped;
+	}
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r->slots);

@@ -52,7 +52,9 @@ struct recorder;
 struct recorder *recorder_new(uv_loop_t *loop, const struct recorder_opts *o,
     char *err, size_t errlen);
 /* Flush what is pending, stop the worker, close the timer; frees r. */
-void recorder_free(struct recorder *r);
+/* Writes what is left and stops the worker; last (may be NULL) gets the
+ * final counts. */
+void recorder_free(struct recorder *r, struct recorder_stats *last);
 
 /* Every answered (or dropped) query, once, with its outcome. */
 void recorder_outcome(struct recorder *r, enum rec_outcome o,

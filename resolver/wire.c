@@ -253,6 +253,58 @@ skip_rr(const uint8_t *pkt, size_t len, size_t *off, uint16_t *type,
 	return 0;
 }
 
+/*
+ * Names in the RDATA of the types that may carry compressed names (RFC
+ * 3597 4 and the older types that were compressed in practice): each must
+ * decode within the record, pointing strictly backwards, and fill the
+ * RDATA exactly with its fixed fields. Other types are opaque bytes.
+ */
+int
+wire_rdata_names(uint16_t type, size_t *prefix, size_t *suffix)
+{
+	*prefix = 0;
+	*suffix = 0;
+	switch (type) {
+	case 2: case 3: case 4: case 5: case 7: case 8: case 9: case 12:
+	case 39: /* NS MD MF CNAME MB MG MR PTR DNAME */
+		return 1;
+	case 14: case 17: /* MINFO RP */
+		return 2;
+	case 15: case 18: case 21: case 36: /* MX AFSDB RT KX */
+		*prefix = 2;
+		return 1;
+	case 26: /* PX */
+		*prefix = 2;
+		return 2;
+	case 33: /* SRV */
+		*prefix = 6;
+		return 1;
+	case WIRE_TYPE_SOA:
+		*suffix = 20;
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+static int
+check_rdata_names(const uint8_t *pkt, size_t rdata_off, uint16_t rdlen,
+    uint16_t type, const uint8_t *fixed)
+{
+	size_t end = rdata_off + rdlen, prefix, suffix, r;
+	int names = wire_rdata_names(type, &prefix, &suffix);
+
+	if (names == 0)
+		return 0;
+	r = rdata_off + prefix;
+	for (int i = 0; i < names; i++) {
+		if (r >= end ||
+		    msg_name_decode(pkt, end, &r, NULL, NULL, fixed) != 0)
+			return -1;
+	}
+	return r + suffix == end ? 0 : -1;
+}
+
 static int
 check_opt_options(const uint8_t *p, size_t rdlen)
 {
@@ -399,32 +451,24 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 		if (s->n_ttl >= WIRE_SCAN_MAX_RR || ttl_off > UINT16_MAX)
 			return -1;
 		s->ttl_off[s->n_ttl++] = (uint16_t)ttl_off;
+		/* Cached bytes go to clients as they are: a name that loops,
+		 * points forwards or out of the packet is refused here. */
+		if (check_rdata_names(pkt, rdata_off, rdlen, type, fixed) != 0)
+			return -1;
 		if (type == WIRE_TYPE_CNAME && i < s->ancount) {
-			size_t r = rdata_off;
-
 			/* A chain longer than this is refused, not cut short:
 			 * every name in it must be checked against policy. */
-			if (s->n_cname >= WIRE_SCAN_MAX_CNAME ||
-			    msg_name_decode(pkt, rdata_off + rdlen, &r, NULL,
-				NULL, fixed) != 0 ||
-			    r != rdata_off + rdlen)
+			if (s->n_cname >= WIRE_SCAN_MAX_CNAME)
 				return -1;
 			s->cname_owner[s->n_cname] = (uint16_t)rr;
 			s->cname_target[s->n_cname++] = (uint16_t)rdata_off;
 		}
 		if (type == WIRE_TYPE_SOA && i >= s->ancount &&
 		    i < (unsigned)s->ancount + s->nscount && !s->has_soa) {
-			size_t r = rdata_off;
-
-			if (msg_name_decode(pkt, rdata_off + rdlen, &r, NULL,
-				NULL, fixed) != 0 ||
-			    msg_name_decode(pkt, rdata_off + rdlen, &r, NULL,
-				NULL, fixed) != 0 ||
-			    r + 20 != rdata_off + rdlen)
-				return -1;
 			s->has_soa = 1;
 			s->soa_ttl = ttl;
-			s->soa_minimum = wire_get32(pkt + r + 16);
+			s->soa_minimum =
+			    wire_get32(pkt + rdata_off + rdlen - 4);
 		}
 	}
 	/* Bytes after the last record mean the counts lie. */

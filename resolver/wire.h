@@ -67,6 +67,7 @@ enum wire_type {
 enum wire_ede {
 	WIRE_EDE_NONE = -1,
 	WIRE_EDE_OTHER = 0,
+	WIRE_EDE_STALE_ANSWER = 3,
 	WIRE_EDE_BLOCKED = 15,
 	WIRE_EDE_FILTERED = 17,
 	WIRE_EDE_PROHIBITED = 18,
@@ -171,8 +172,20 @@ int wire_name_from_text(const char *text, uint8_t *out);
 enum wire_parse wire_query_parse(const uint8_t *pkt, size_t len,
     struct wire_query *q);
 
-/* Validates the whole reply. Returns 0, or -1 when malformed. */
+/*
+ * Validates the whole reply: counts against the bytes, every owner name,
+ * and the names inside the RDATA of the types wire_rdata_names knows.
+ * Returns 0, or -1 when malformed.
+ */
 int wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s);
+
+/*
+ * Where the names sit in the RDATA of type: how many (0 for a type whose
+ * RDATA is opaque bytes), after how many fixed bytes, and how many fixed
+ * bytes follow them. These are the types whose names may be compressed
+ * (RFC 3597 4, and those compressed in practice).
+ */
+int wire_rdata_names(uint16_t type, size_t *prefix, size_t *suffix);
 
 /*
  * Append an OPT record advertising udp_size, with the DO bit if do_bit,

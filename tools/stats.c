@@ -1589,9 +1589,13 @@ status_print(json_t *j)
 	    (long long)jint(j, "refused"), (long long)jint(j, "servfail"));
 	fmt_bytes(jint(j, "cache_bytes"), b1, sizeof(b1));
 	fmt_bytes(jint(j, "cache_max_bytes"), b2, sizeof(b2));
-	printf("  cache       %lld entries, %s of %s; hit rate %.1f%%\n",
+	printf("  cache       %lld entries, %s of %s; hit rate %.1f%%; "
+	       "%lld stale answers\n",
 	    (long long)jint(j, "cache_entries"), b1, b2,
-	    100.0 * ratio(hits, hits + fwd));
+	    100.0 * ratio(hits, hits + fwd),
+	    (long long)jint(j, "stale_answers"));
+	printf("  upstream    %lld bad replies dropped, %lld scrubbed\n",
+	    (long long)jint(j, "bad_replies"), (long long)jint(j, "scrubbed"));
 	printf("  blocklist   generation %lld, %lld names; %lld reloads, "
 	       "%lld failed\n",
 	    (long long)jint(j, "lists_generation"),

@@ -1,7 +1,8 @@
 /*
  * Fuzz harness for the upstream-reply path: what the forwarder does with
- * the bytes an upstream sends back (resolver/reply.c, the cache, the
- * answer builders), without sockets. Input: one control byte (bit 0: the
+ * the bytes an upstream sends back (resolver/reply.c's checks, the scrub
+ * of records outside the question, the cache, the answer builders),
+ * without sockets. Input: one control byte (bit 0: the
  * client asked over TCP; bit 1: with EDNS; bit 2: DO; bit 3: a 512-byte
  * EDNS buffer; bits 4-7: sinkhole mode), the query type and ID we sent
  * (2 bytes each), the name asked as NUL-terminated text, then the reply.
@@ -20,6 +21,7 @@
 #include "resolver/config.h"
 #include "resolver/query.h"
 #include "resolver/reply.h"
+#include "resolver/scrub.h"
 #include "resolver/wire.h"
 #include "tests/fuzz/dnsfix.h"
 #include "tests/fuzz/fuzz.h"
@@ -49,7 +51,9 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t out[WIRE_MSG_MAX], kept[WIRE_MSG_MAX],
-	    again[WIRE_MSG_MAX];
+	    again[WIRE_MSG_MAX], scrubbed[WIRE_MSG_MAX];
+	size_t scrubbed_len = 0;
+	int rc;
 	uint8_t qpkt[600], name[WIRE_NAME_MAX], cname[WIRE_NAME_MAX];
 	char text[WIRE_NAME_MAX * 4 + 1];
 	const uint8_t *nul, *reply;
@@ -100,6 +104,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rv = reply_check(&key, id, reply, len, &scan);
 	if (rv != REPLY_ACCEPT || (scan.flags & WIRE_FLAG_TC))
 		goto out;
+	/* What forward.c keeps of it (scrub.h), scanned again. */
+	rc = scrub_reply(reply, len, &scan, scrubbed, sizeof(scrubbed),
+	    &scrubbed_len);
+	FUZZ_CHECK(rc == 0 || rc == 1);
+	if (rc == 1) {
+		FUZZ_CHECK(wire_reply_scan(scrubbed, scrubbed_len, &scan) == 0);
+		reply = scrubbed;
+		len = scrubbed_len;
+	}
 	if (reply_cname_blocked(dnsfix_policy(), reply, len, &scan, &v, cname,
 		&cname_len)) {
 		dnsfix_sinkhole(mode >> 4, &sh);

@@ -29,6 +29,7 @@ from typing import Callable, Optional
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
@@ -64,6 +65,18 @@ class Behaviour:
     # Answer with a CNAME chain first: the query name -> cnames[0] -> ...;
     # the records (or NODATA) then belong to the last name of the chain.
     cnames: Optional[list] = None
+    # Records added to the genuine answer, by section: {"answer": [...],
+    # "authority": [...], "additional": [...]}, each "name ttl IN type rdata";
+    # "answer_first" puts them before the genuine answer records
+    # (the poisoner's extras: out-of-bailiwick data next to a real answer).
+    extra: Optional[dict] = None
+    # Hostile replies sent over UDP before the genuine one, with the
+    # query's own ID and source (see HOSTILE_KINDS); hostile_only: the
+    # genuine answer never comes.
+    hostile: Optional[str] = None
+    hostile_only: bool = False
+    # So many replies with random wrong IDs before the genuine one.
+    flood: int = 0
 
 
 def _b(**kw):
@@ -82,6 +95,22 @@ PREFIX_RULES = {
     "delay": _b(delay_ms=500),
     "drop": _b(drop=True),
 }
+
+# Hostile replies (same ID and source as the genuine answer).  Each carries
+# POISON_A (or a poisoned name), so a client that gets it shows it.
+HOSTILE_KINDS = (
+    "qr0",          # QR bit clear
+    "opcode",       # opcode STATUS
+    "wrong_type",   # question type changed
+    "wrong_class",  # question class CH
+    "wrong_name",   # question name changed
+    "ptr_loop",     # owner name: a label, then a pointer back to itself
+    "ptr_forward",  # owner name: a pointer to a later offset
+    "ptr_oob",      # owner name: a pointer past the end of the packet
+    "rdata_loop",   # an MX whose exchange name loops
+    "count_more",   # ANCOUNT says 3, one record present
+    "trailing",     # garbage after the last record
+)
 
 
 @dataclasses.dataclass
@@ -239,6 +268,18 @@ class FakeUpstream:
     def build_response(self, query, b, transport):
         if b.handler is not None:
             return b.handler(query, transport)
+        resp = self._genuine(query, b)
+        for section, rrs in (b.extra or {}).items():
+            for text in rrs:
+                name, ttl, rdclass, rdtype, rdata = text.split(None, 4)
+                rrset = dns.rrset.from_text(name, int(ttl), rdclass, rdtype, rdata)
+                if section == "answer_first":
+                    resp.answer.insert(0, rrset)
+                else:
+                    getattr(resp, section).append(rrset)
+        return resp
+
+    def _genuine(self, query, b):
         resp = dns.message.make_response(query, our_payload=4096)
         resp.flags |= dns.flags.AA
         q = query.question[0]
@@ -280,6 +321,75 @@ class FakeUpstream:
         else:
             resp.answer.append(dns.rrset.from_text(q.name, 300, "IN", "A", POISON_A))
         return resp
+
+    def hostile_wire(self, query, kind):
+        """Wire bytes of one hostile reply to query (see HOSTILE_KINDS)."""
+        q = query.question[0]
+        if kind in ("qr0", "opcode", "wrong_type", "wrong_class", "wrong_name",
+                    "count_more", "trailing"):
+            r = self._poison(query)
+            if kind == "opcode":
+                r.set_opcode(dns.opcode.STATUS)
+            elif kind == "wrong_type":
+                r.question = [dns.rrset.RRset(q.name, q.rdclass, dns.rdatatype.TXT)]
+            elif kind == "wrong_class":
+                r.question = [dns.rrset.RRset(q.name, dns.rdataclass.CH, q.rdtype)]
+            elif kind == "wrong_name":
+                other = dns.name.from_text("poison.example.test.")
+                r.question = [dns.rrset.RRset(other, q.rdclass, q.rdtype)]
+            if kind in ("count_more", "trailing"):
+                # No OPT record: it would have to be last, which gives
+                # the lie away by itself.
+                r.use_edns(False)
+            wire = bytearray(r.to_wire(max_size=65535))
+            if kind == "qr0":
+                wire[2] &= 0x7F
+            elif kind == "count_more":
+                struct.pack_into("!H", wire, 6, 3)
+            elif kind == "trailing":
+                wire += b"\x00\x01garbage"
+            return bytes(wire)
+        # Hand-built: header, question, then one record whose names are bad.
+        qwire = q.name.to_wire() + struct.pack("!HH", q.rdtype, q.rdclass)
+        head = struct.pack("!HHHHHH", query.id, 0x8180, 1, 1, 0, 0)
+        rr_at = 12 + len(qwire)
+        a = socket.inet_aton(POISON_A)
+        if kind == "ptr_loop":
+            owner = b"\x01a" + struct.pack("!H", 0xC000 | rr_at)
+            rr = owner + struct.pack("!HHIH", 1, 1, 300, 4) + a
+        elif kind == "ptr_forward":
+            # Two records; the first one's owner points at the second's.
+            first = struct.pack("!H", 0xC000 | (rr_at + 16)) + struct.pack("!HHIH", 1, 1, 300, 4) + a
+            rr = first + q.name.to_wire() + struct.pack("!HHIH", 1, 1, 300, 4) + a
+            head = struct.pack("!HHHHHH", query.id, 0x8180, 1, 2, 0, 0)
+        elif kind == "ptr_oob":
+            owner = struct.pack("!H", 0xC000 | 0x3FF0)
+            rr = owner + struct.pack("!HHIH", 1, 1, 300, 4) + a
+        elif kind == "rdata_loop":
+            # qname MX 10 <x.<pointer to x>>: the exchange points at itself.
+            rdata_at = rr_at + 2 + 10
+            rdata = struct.pack("!H", 10) + b"\x01x" + struct.pack("!H", 0xC000 | (rdata_at + 2))
+            rr = struct.pack("!H", 0xC00C) + struct.pack("!HHIH", q.rdtype, 1, 300, len(rdata)) + rdata
+        else:
+            raise ValueError(kind)
+        return head + qwire + rr
+
+    def _flood(self, query, n, send):
+        """n replies with random IDs (never the query's), carrying poison."""
+        import random
+        r = self._poison(query)
+        wire = bytearray(r.to_wire(max_size=65535))
+        rnd = random.Random(query.id)
+        for i in range(n):
+            bad = rnd.randrange(65536)
+            if bad == query.id:
+                bad ^= 0x8000
+            struct.pack_into("!H", wire, 0, bad)
+            send(bytes(wire))
+            # Paced so the flood itself does not overflow the receiver's
+            # socket buffer and hide the genuine answer behind kernel drops.
+            if i % 25 == 24:
+                time.sleep(0.002)
 
     def _bogus(self, query, kind):
         """Return (wire, via_other_socket)."""
@@ -374,6 +484,19 @@ class FakeUpstream:
         else:
             out = resp.to_wire(max_size=65535)
         delay = b.delay_ms / 1000.0
+        if transport == "udp" and (b.hostile or b.flood):
+            hw = self.hostile_wire(query, b.hostile) if b.hostile else None
+            n = b.flood
+
+            def hostile(hw=hw, n=n):
+                if n:
+                    self._flood(query, n, send)
+                if hw is not None:
+                    send(hw)
+            self._later(delay, hostile)
+            if b.hostile_only:
+                return
+            delay += b.bogus_gap_ms / 1000.0
         if b.bogus_first and transport == "udp":
             bw, other = self._bogus(query, b.bogus_first)
             if other:

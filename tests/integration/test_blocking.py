@@ -486,3 +486,27 @@ def test_no_seeding_when_disabled_or_db_in_use(lists, parasold_factory, upstream
     blocked(d, "own.test", text="category=local feed=local rule=own.test")
     forwarded(d, "www.coinhive.com")
     assert d.wait_for(r"bundled default", timeout=0.2) is None, d.stderr_text()
+
+
+def test_rule_added_while_the_question_is_in_flight(lists, parasold_factory, upstream):
+    """A name that becomes blocked while its question is with the upstream:
+    the late reply is answered as blocked and not cached, so the next ask
+    (a cache hit would skip the blocklist) is blocked too."""
+    import threading
+    d = lists.start(parasold_factory, upstream)
+    name = "delay-inflight.example.test"   # the fake upstream waits 500 ms
+    box = {}
+    t = threading.Thread(target=lambda: box.setdefault("r", d.ask(name, timeout=5)))
+    t.start()
+    deadline = time.monotonic() + 3
+    while not upstream.queries(name) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert upstream.queries(name), "the question never reached the upstream"
+    p = lists.deny("delay-inflight.example.test")
+    assert p.returncode == 0, p.stderr
+    t.join(6)
+    r = box["r"]
+    assert a_addrs(r) == ["0.0.0.0"], f"late reply answered unblocked:\n{r}"
+    assert [c for c, _ in ede_list(r)] == [EDE_BLOCKED], r
+    blocked(d, name, text="category=local feed=local rule=delay-inflight.example.test")
+    assert len(upstream.queries(name)) == 1

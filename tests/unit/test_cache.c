@@ -590,6 +590,81 @@ test_many_entries(void **state)
 	cache_free(c);
 }
 
+static void
+test_stale_window(void **state)
+{
+	struct cache_limits lim = def_limits;
+	struct cache *c;
+	struct reply r;
+	const struct cache_entry *e;
+	uint8_t out[TP_MAX];
+
+	lim.stale_s = 10;
+	c = new_cache(&lim);
+	positive1(&r, "n0.example.com", 60);
+	assert_int_equal(cache_insert(c, &r.k, r.p.b, r.p.len, &r.s, T0), 0);
+	/* Expired: a miss for the hit path, still there for serve-stale. */
+	assert_null(lookup(c, &r, T0 + 60000));
+	e = cache_lookup_stale(c, &r.k, T0 + 69999);
+	assert_non_null(e);
+	assert_int_equal(cache_entry_copy_stale(e, out, sizeof(out), 30),
+	    r.p.len);
+	assert_int_equal(tp_get32(out, r.s.ttl_off[0]), 30);
+	assert_null(cache_lookup_stale(c, &r.k, T0 + 70000));
+	cache_free(c);
+
+	/* Off: an expired entry is gone when met. */
+	c = new_cache(&def_limits);
+	assert_int_equal(cache_insert(c, &r.k, r.p.b, r.p.len, &r.s, T0), 0);
+	assert_null(lookup(c, &r, T0 + 60000));
+	assert_null(cache_lookup_stale(c, &r.k, T0 + 60000));
+	cache_free(c);
+}
+
+/* Expired entries kept for serve-stale are the first evicted. */
+static void
+test_stale_first_evicted(void **state)
+{
+	static struct reply r[6];
+	struct cache_limits lim = def_limits;
+	struct cache *c;
+	uint64_t one = entry_bytes(), later = T0 + 11000;
+
+	lim.stale_s = 86400;
+	lim.max_bytes = (size_t)one * 4 + one / 2;
+
+	/* n0 newest and marked used; found expired, it goes first. */
+	c = new_cache(&lim);
+	insert_n(c, r, 1, 4, T0);
+	positive1(&r[0], "n0.example.com", 10);
+	assert_int_equal(cache_insert(c, &r[0].k, r[0].p.b, r[0].p.len,
+			     &r[0].s, T0 + 1),
+	    0);
+	for (int i = 0; i < 4; i++)
+		assert_non_null(lookup(c, &r[i], T0 + 2));
+	assert_null(lookup(c, &r[0], later));
+	insert_n(c, r, 4, 5, later);
+	assert_null(cache_lookup_stale(c, &r[0].k, later));
+	for (int i = 1; i < 5; i++)
+		assert_non_null(lookup(c, &r[i], later));
+	cache_free(c);
+
+	/* n0 oldest and marked used, never looked at after it expired: no
+	 * second chance for it. */
+	c = new_cache(&lim);
+	positive1(&r[0], "n0.example.com", 10);
+	assert_int_equal(cache_insert(c, &r[0].k, r[0].p.b, r[0].p.len,
+			     &r[0].s, T0),
+	    0);
+	assert_non_null(lookup(c, &r[0], T0 + 1));
+	insert_n(c, r, 1, 4, T0 + 2);
+	insert_n(c, r, 4, 5, later);
+	assert_null(cache_lookup_stale(c, &r[0].k, later));
+	for (int i = 1; i < 5; i++)
+		assert_non_null(lookup(c, &r[i], later));
+	cache_free(c);
+}
+
 int
 main(void)
 {
@@ -611,6 +686,8 @@ main(void)
 		cmocka_unit_test(test_too_big_refused),
 		cmocka_unit_test(test_clear_all),
 		cmocka_unit_test(test_many_entries),
+		cmocka_unit_test(test_stale_window),
+		cmocka_unit_test(test_stale_first_evicted),
 	};
 
 	if (sodium_init() < 0)

@@ -1210,6 +1210,59 @@ check_against_ldns(const uint8_t *b, size_t len, const struct wire_scan *s)
 	ldns_pkt_free(pkt);
 }
 
+/* An MX or NS whose name loops, points forwards or out: refused. */
+static void
+test_reply_scan_rdata_names(void **state)
+{
+	struct tpkt p;
+	struct wire_scan s;
+	size_t rdlen_at, rdata;
+
+	for (int bad = 0; bad < 4; bad++) {
+		tp_hdr(&p, 1, WIRE_FLAG_QR, 1, 1, 0, 0);
+		tp_question(&p, "example.com", 15, 1);
+		tp_ptr(&p, 12);
+		tp_u16(&p, 15);
+		tp_u16(&p, 1);
+		tp_u32(&p, 300);
+		rdlen_at = p.len;
+		tp_u16(&p, 0);
+		rdata = p.len;
+		tp_u16(&p, 10);
+		tp_u8(&p, 1);
+		tp_u8(&p, 'x');
+		switch (bad) {
+		case 0: /* fine: back to the question */
+			tp_ptr(&p, 12);
+			break;
+		case 1: /* to its own label */
+			tp_ptr(&p, rdata + 2);
+			break;
+		case 2: /* forwards */
+			tp_ptr(&p, rdata + 6);
+			tp_u8(&p, 0);
+			break;
+		case 3: /* out of the packet */
+			tp_ptr(&p, 0x3ff0);
+			break;
+		}
+		tp_set16(&p, rdlen_at, (uint16_t)(p.len - rdata));
+		assert_int_equal(wire_reply_scan(p.b, p.len, &s),
+		    bad == 0 ? 0 : -1);
+	}
+	/* An NS whose name ends before its RDATA does. */
+	tp_hdr(&p, 1, WIRE_FLAG_QR, 1, 1, 0, 0);
+	tp_question(&p, "example.com", 2, 1);
+	tp_ptr(&p, 12);
+	tp_u16(&p, 2);
+	tp_u16(&p, 1);
+	tp_u32(&p, 300);
+	tp_u16(&p, 3);
+	tp_ptr(&p, 12);
+	tp_u8(&p, 0);
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
+}
+
 static void
 test_reply_scan_vs_ldns(void **state)
 {
@@ -1292,6 +1345,7 @@ main(void)
 		cmocka_unit_test(test_reply_scan_opt_placement),
 		cmocka_unit_test(test_reply_scan_max_records),
 		cmocka_unit_test(test_reply_scan_cname),
+		cmocka_unit_test(test_reply_scan_rdata_names),
 		cmocka_unit_test(test_reply_scan_cname_chain_limit),
 		cmocka_unit_test(test_reply_scan_vs_ldns),
 	};

@@ -27,7 +27,7 @@ for arg in "$@"; do
 	--test) pkgs="$pkgs libcmocka-dev ldnsutils knot-dnsutils bind9-dnsutils
 python3-dnspython python3-pytest nginx-light openssl minisign dnsdist curl
 nsd dnsmasq-base isc-dhcp-client iproute2 systemd man-db bash-completion
-python3-yaml" ;;
+python3-yaml clang-14 libclang-rt-14-dev" ;;
 	--bench) pkgs="$pkgs dnsperf unbound dnsmasq-base nsd python3-dnspython time" ;;
 	*) echo "usage: docker/build.sh [--test] [--bench] [--print-runtime-packages]" >&2
 	   exit 2 ;;

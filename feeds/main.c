@@ -69,6 +69,8 @@ struct cfg {
 	char control[4096];
 	const char *upstream[MAX_LIST + 1];
 	size_t n_upstream;
+	/* Held here, not on the heap, so no exit path has to free them. */
+	char upstream_buf[MAX_LIST][256];
 };
 
 static char *
@@ -125,8 +127,18 @@ read_config(const char *path, struct cfg *c)
 		else if (strcmp(k, "control") == 0)
 			snprintf(c->control, sizeof(c->control), "%s", v);
 		else if (strcmp(k, "upstream") == 0 &&
-		    c->n_upstream < MAX_LIST)
-			c->upstream[c->n_upstream++] = strdup(v);
+		    c->n_upstream < MAX_LIST) {
+			char *buf = c->upstream_buf[c->n_upstream];
+
+			if (strlen(v) >= sizeof(c->upstream_buf[0])) {
+				fprintf(stderr, "%s:%u: upstream too long\n",
+				    path, lineno);
+				fclose(f);
+				return -1;
+			}
+			snprintf(buf, sizeof(c->upstream_buf[0]), "%s", v);
+			c->upstream[c->n_upstream++] = buf;
+		}
 	}
 	fclose(f);
 	return 0;
@@ -405,6 +417,7 @@ main(int argc, char **argv)
 	const char *dns[MAX_LIST + 1] = {NULL};
 	const char *resolve[MAX_LIST + 1] = {NULL};
 	const char *protect[MAX_LIST + 1] = {NULL};
+	static char protect_buf[MAX_LIST][BL_NAME_MAX + 1];
 	const char *config = getenv("PARASOL_CONFIG");
 	const char *lists_db = getenv("PARASOL_LISTS_DB");
 	const char *control = getenv("PARASOL_CONTROL");
@@ -489,7 +502,9 @@ main(int argc, char **argv)
 			    bl_name_normalise(optarg, norm, why, sizeof(why)) !=
 				0)
 				return bad_value("protect", optarg);
-			protect[n_protect++] = strdup(norm);
+			memcpy(protect_buf[n_protect], norm, sizeof(norm));
+			protect[n_protect] = protect_buf[n_protect];
+			n_protect++;
 			break;
 		}
 		case OPT_LOCK_WAIT:

@@ -95,6 +95,9 @@ addr_net_parse(const char *s, struct addr_net *out, char *err, size_t errlen)
 	char host[INET6_ADDRSTRLEN + 1];
 	const char *slash = strchr(s, '/');
 	size_t hl = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	/* Compared bytewise: out->bytes is not aligned for struct in6_addr. */
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff};
 	unsigned long prefix, max;
 	char *end;
 
@@ -127,7 +130,7 @@ addr_net_parse(const char *s, struct addr_net *out, char *err, size_t errlen)
 	}
 	/* ::ffff:a.b.c.d/96+ is an IPv4 network; clients are matched so. */
 	if (out->family == AF_INET6 && prefix >= 96 &&
-	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)out->bytes)) {
+	    memcmp(out->bytes, v4mapped, sizeof(v4mapped)) == 0) {
 		memmove(out->bytes, out->bytes + 12, 4);
 		memset(out->bytes + 4, 0, 12);
 		out->family = AF_INET;

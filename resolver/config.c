@@ -506,6 +506,18 @@ trim(char *s)
 	return s;
 }
 
+/*
+ * fgets into a buffer filled with a byte that is neither NUL nor newline
+ * first, so a newline after a NUL byte in the line can still be found:
+ * the line is refused instead of silently cut at the NUL.
+ */
+static char *
+read_line(char *line, size_t cap, FILE *f)
+{
+	memset(line, 0xff, cap);
+	return fgets(line, (int)cap, f);
+}
+
 static int
 load_file(struct config *cfg, const char *file, char *err, size_t errlen)
 {
@@ -518,12 +530,19 @@ load_file(struct config *cfg, const char *file, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		return -1;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
+	while (read_line(line, sizeof(line), f) != NULL) {
 		const struct cfg_key *k;
-		char *s, *eq, *key, *val;
+		char *s, *eq, *key, *val, *nl;
 
 		lineno++;
-		if (strchr(line, '\n') == NULL && !feof(f)) {
+		nl = memchr(line, '\n', sizeof(line));
+		if (nl != NULL && nl > line + strlen(line)) {
+			snprintf(err, errlen, "%s:%d: NUL byte in the line",
+			    file, lineno);
+			rc = -1;
+			break;
+		}
+		if (nl == NULL && !feof(f)) {
 			snprintf(err, errlen, "%s:%d: line too long", file,
 			    lineno);
 			rc = -1;

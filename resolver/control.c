@@ -9,6 +9,7 @@
 
 #include "blocklist/control.h"
 #include "resolver/control.h"
+#include "resolver/ctlproto.h"
 #include "resolver/daemon.h"
 #include "resolver/log.h"
 #include "resolver/policy.h"
@@ -62,9 +63,8 @@ reply(struct ctl_conn *c, const char *status, const char *text)
 
 	if (c->closing)
 		return;
-	snprintf(c->reply, sizeof(c->reply), "%s%s%.*s\n", status,
-	    text[0] != '\0' ? " " : "", CONTROL_LINE_MAX - 64, text);
-	buf = uv_buf_init(c->reply, (unsigned)strlen(c->reply));
+	buf = uv_buf_init(c->reply,
+	    (unsigned)ctlproto_reply(c->reply, sizeof(c->reply), status, text));
 	c->wreq.data = c;
 	if (uv_write(&c->wreq, (uv_stream_t *)&c->h, &buf, 1, written_cb) != 0)
 		conn_close(c);
@@ -84,26 +84,39 @@ reload_done_cb(void *arg, int ok, const char *msg)
 }
 
 static void
-dispatch(struct ctl_conn *c, const char *cmd)
+dispatch(struct ctl_conn *c, enum ctlproto_req req)
 {
 	struct daemon *d = c->d;
+	char msg[128];
 
-	if (strcmp(cmd, "ping") == 0) {
+	switch (req) {
+	case CTLPROTO_MORE:
+		break;
+	case CTLPROTO_TOO_LONG:
+		reply(c, "error", "request too long");
+		break;
+	case CTLPROTO_BAD:
+		reply(c, "error", "request contains a NUL byte");
+		break;
+	case CTLPROTO_PING:
 		reply(c, "ok", "");
-	} else if (strcmp(cmd, "status") == 0) {
+		break;
+	case CTLPROTO_STATUS: {
 		char json[CONTROL_LINE_MAX - 64];
 
 		daemon_status_json(d, json, sizeof(json));
 		reply(c, "ok", json);
-	} else if (strcmp(cmd, "reload") == 0) {
+		break;
+	}
+	case CTLPROTO_RELOAD:
 		log_info("control: reload requested");
 		c->waiting = 1;
 		policy_reload(&d->policy, 1, reload_done_cb, c);
-	} else {
-		char msg[128];
-
-		snprintf(msg, sizeof(msg), "unknown request '%.64s'", cmd);
+		break;
+	case CTLPROTO_UNKNOWN:
+		ctlproto_unknown(c->line, msg, sizeof(msg));
 		reply(c, "error", msg);
+		break;
 	}
 }
 
@@ -120,25 +133,18 @@ static void
 read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct ctl_conn *c = s->data;
-	char *nl;
+	enum ctlproto_req req;
 
 	if (nread < 0) {
 		conn_close(c);
 		return;
 	}
 	c->have += (size_t)nread;
-	c->line[c->have] = '\0';
-	nl = memchr(c->line, '\n', c->have);
-	if (nl == NULL) {
-		if (c->have >= CONTROL_LINE_MAX)
-			reply(c, "error", "request too long");
+	req = ctlproto_take(c->line, c->have);
+	if (req == CTLPROTO_MORE)
 		return;
-	}
-	*nl = '\0';
-	if (nl > c->line && nl[-1] == '\r')
-		nl[-1] = '\0';
 	uv_read_stop(s);
-	dispatch(c, c->line);
+	dispatch(c, req);
 }
 
 static void

@@ -38,6 +38,7 @@
 #include "resolver/daemon.h"
 #include "resolver/log.h"
 #include "resolver/metrics.h"
+#include "resolver/reply.h"
 #include "resolver/scrub.h"
 #include "resolver/upstream.h"
 
@@ -387,34 +388,6 @@ fail(struct pending *p)
 	pending_done(p);
 }
 
-/*
- * Check every name of the answer's CNAME chain against the blocklist.
- * Returns 1 and fills v and the blocked name when one is blocked.
- */
-static int
-cname_blocked(const struct daemon *d, const uint8_t *pkt, size_t len,
-    const struct wire_scan *scan, struct bl_verdict *v, uint8_t *name,
-    size_t *name_len)
-{
-	for (uint16_t i = 0; i < scan->n_cname; i++) {
-		size_t offs[2] = {scan->cname_owner[i], scan->cname_target[i]};
-
-		for (int j = 0; j < 2; j++) {
-			size_t off = offs[j], n = 0;
-
-			if (wire_name_decode(pkt, len, &off, name, &n) != 0)
-				continue;
-			wire_name_lower(name, name, n);
-			bl_match_lookup(d->policy.snap, name, n, v);
-			if (v->action == BL_BLOCK) {
-				*name_len = n;
-				return 1;
-			}
-		}
-	}
-	return 0;
-}
-
 static int
 sinkhole_rcode(const struct sinkhole *sh)
 {
@@ -496,7 +469,8 @@ succeed(struct pending *p, const uint8_t *pkt, size_t len,
 			answer_blocked(p, &v, NULL, 0);
 			return;
 		}
-		if (cname_blocked(d, pkt, len, scan, &v, name, &name_len)) {
+		if (reply_cname_blocked(d->policy.snap, pkt, len, scan, &v,
+		    name, &name_len)) {
 			answer_blocked(p, &v, name, name_len);
 			return;
 		}
@@ -513,10 +487,8 @@ succeed(struct pending *p, const uint8_t *pkt, size_t len,
 		    &w->cl, &w->q, NULL);
 		if (server_client_gone(&w->cl))
 			continue;
-		memcpy(d->out, d->scratch, keep);
-		if (scan->opt_off != 0)
-			wire_put16(d->out + 10, (uint16_t)(scan->arcount - 1));
-		n = query_answer_finish(&w->q, d->out, keep, sizeof(d->out),
+		n = reply_answer(&w->q, d->scratch, keep, scan, d->out,
+		    sizeof(d->out),
 		    query_size_limit(&w->q, w->cl.conn != NULL,
 			(uint16_t)d->cfg.edns_size),
 		    (uint16_t)d->cfg.edns_size, &truncated);
@@ -542,34 +514,15 @@ next_attempt(struct pending *p, int net_error)
 }
 
 /*
- * Check a reply against what we asked. Returns 1 to accept, 0 to ignore
- * it and keep waiting (spoofed or stray), -1 for a reply from the right
- * peer that says the upstream failed.
+ * Check a reply against what we asked (resolver/reply.c). Returns 1 to
+ * accept, 0 to ignore it and keep waiting (spoofed or stray), -1 for a
+ * reply from the right peer that says the upstream failed.
  */
 static int
 check_reply(struct pending *p, const uint8_t *pkt, size_t len,
     struct wire_scan *scan)
 {
-	unsigned rcode;
-
-	if (len < WIRE_HDR_LEN || wire_get16(pkt) != p->id)
-		return 0;
-	if (wire_reply_scan(pkt, len, scan) != 0)
-		return 0;
-	if (!(scan->flags & WIRE_FLAG_QR) || WIRE_OPCODE(scan->flags) != 0 ||
-	    scan->qtype != p->key.qtype || scan->qclass != p->key.qclass ||
-	    !wire_name_equal(scan->qname, scan->qname_len, p->key.name,
-		p->key.name_len))
-		return 0;
-	/* The OPT record must be last for the answer to be cut from it. */
-	if (scan->opt_off != 0 && scan->opt_off + scan->opt_len != len)
-		return 0;
-	rcode = WIRE_RCODE(scan->flags);
-	if (rcode != WIRE_RCODE_NOERROR && rcode != WIRE_RCODE_NXDOMAIN)
-		return -1;
-	if (scan->ext_rcode != 0)
-		return -1;
-	return 1;
+	return (int)reply_check(&p->key, p->id, pkt, len, scan);
 }
 
 static void

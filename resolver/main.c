@@ -42,7 +42,8 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "-c") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "parasold: -c needs a file\n");
-				return 2;
+				rc = 2;
+				goto out;
 			}
 			file = argv[++i];
 		} else if (strncmp(argv[i], "--config=", 9) == 0) {
@@ -52,10 +53,12 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
 			usage();
-			return 0;
+			rc = 0;
+			goto out;
 		} else if (strcmp(argv[i], "--version") == 0) {
 			printf("parasold %s\n", PARASOL_VERSION);
-			return 0;
+			rc = 0;
+			goto out;
 		} else {
 			rest[nrest++] = argv[i];
 		}
@@ -64,33 +67,40 @@ main(int argc, char **argv)
 		file = NULL;
 	if (config_load(&cfg, file, nrest, rest, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	if (check_only) {
 		fprintf(stderr, "%s: configuration ok\n",
 		    file != NULL ? file : "command line");
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	log_level = cfg.log_level;
 	if (sodium_init() < 0) {
 		log_err("libsodium failed to initialise");
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	if (daemon_init(&d, uv_default_loop(), &cfg) != 0) {
 		daemon_clear(&d);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	d.config_file = file;
 	d.argc = nrest;
 	d.argv = rest;
 	if (daemon_start(&d) != 0) {
 		daemon_clear(&d);
-		return 1;
+		rc = 1;
+		goto out;
 	}
-	rc = uv_run(d.loop, UV_RUN_DEFAULT);
-	(void)rc;
+	uv_run(d.loop, UV_RUN_DEFAULT);
 	daemon_clear(&d);
 	uv_loop_close(d.loop);
+	rc = d.exit_code;
+out:
+	/* Freed on every path: the sanitizer build checks for leaks. */
 	free(rest);
-	return d.exit_code;
+	return rc;
 }

@@ -3,12 +3,46 @@
 
 #include "resolver/wire.h"
 
-int
-wire_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
-    size_t *out_len)
+/*
+ * What a compressed name may be made of. A pointer leads to an earlier
+ * name, which ends before the pointer: no byte read after a jump lies at
+ * or past it. In a whole message no byte of a name may be one the resolver
+ * rewrites for each client: the header (ID, flags; below floor) and, when
+ * fixed is given (a bitmap over the message), each record's type, class,
+ * TTL and length (TTLs count down). A name made of those would turn into
+ * one the upstream never sent, or into an invalid one.
+ */
+struct name_rules {
+	size_t floor;
+	const uint8_t *fixed;
+};
+
+static int
+rewritten(const struct name_rules *r, size_t from, size_t to)
+{
+	if (from < r->floor)
+		return 1;
+	for (size_t i = from; r->fixed != NULL && i < to; i++) {
+		if (r->fixed[i >> 3] & (1u << (i & 7)))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+mark_rewritten(uint8_t *fixed, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		fixed[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+
+static int
+name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
+    size_t *out_len, const struct name_rules *r)
 {
 	size_t pos = *off;
 	size_t lowest = *off; /* every pointer must go below this */
+	size_t bound = len;   /* and what it leads to must end before it */
 	size_t end = 0;       /* where the name ends in place */
 	size_t n = 0;
 	int jumped = 0;
@@ -16,13 +50,14 @@ wire_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
 	for (;;) {
 		uint8_t c;
 
-		if (pos >= len)
+		if (pos >= bound)
 			return -1;
 		c = pkt[pos];
 		if ((c & 0xc0) == 0xc0) {
 			size_t target;
 
-			if (pos + 1 >= len)
+			if (pos + 1 >= bound ||
+			    (jumped && rewritten(r, pos, pos + 2)))
 				return -1;
 			target = (size_t)(c & 0x3f) << 8 | pkt[pos + 1];
 			if (target >= lowest)
@@ -32,12 +67,14 @@ wire_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
 				jumped = 1;
 			}
 			lowest = target;
+			bound = pos;
 			pos = target;
 			continue;
 		}
 		if (c & 0xc0) /* 0x40 and 0x80: obsolete label types */
 			return -1;
-		if (pos + 1 + c > len)
+		if (pos + 1 + c > bound ||
+		    (jumped && rewritten(r, pos, pos + 1 + c)))
 			return -1;
 		if (n + 1 + c > WIRE_NAME_MAX)
 			return -1;
@@ -52,6 +89,25 @@ wire_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
 	if (out_len != NULL)
 		*out_len = n;
 	return 0;
+}
+
+int
+wire_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
+    size_t *out_len)
+{
+	static const struct name_rules any = {0, NULL};
+
+	return name_decode(pkt, len, off, out, out_len, &any);
+}
+
+/* A name inside a DNS message; fixed as for struct name_rules. */
+static int
+msg_name_decode(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out,
+    size_t *out_len, const uint8_t *fixed)
+{
+	const struct name_rules r = {WIRE_HDR_LEN, fixed};
+
+	return name_decode(pkt, len, off, out, out_len, &r);
 }
 
 void
@@ -174,15 +230,17 @@ wire_name_from_text(const char *text, uint8_t *out)
 /* Skip one resource record, checking every length. */
 static int
 skip_rr(const uint8_t *pkt, size_t len, size_t *off, uint16_t *type,
-    size_t *ttl_off, size_t *rdata_off, uint16_t *rdlen)
+    size_t *ttl_off, size_t *rdata_off, uint16_t *rdlen, uint8_t *fixed)
 {
 	size_t pos = *off;
 	uint16_t rl;
 
-	if (wire_name_decode(pkt, len, &pos, NULL, NULL) != 0)
+	if (msg_name_decode(pkt, len, &pos, NULL, NULL, fixed) != 0)
 		return -1;
 	if (pos + 10 > len)
 		return -1;
+	if (fixed != NULL)
+		mark_rewritten(fixed, pos, pos + 10);
 	*type = wire_get16(pkt + pos);
 	*ttl_off = pos + 4;
 	rl = wire_get16(pkt + pos + 8);
@@ -231,7 +289,7 @@ wire_rdata_names(uint16_t type, size_t *prefix, size_t *suffix)
 
 static int
 check_rdata_names(const uint8_t *pkt, size_t rdata_off, uint16_t rdlen,
-    uint16_t type)
+    uint16_t type, const uint8_t *fixed)
 {
 	size_t end = rdata_off + rdlen, prefix, suffix, r;
 	int names = wire_rdata_names(type, &prefix, &suffix);
@@ -240,7 +298,8 @@ check_rdata_names(const uint8_t *pkt, size_t rdata_off, uint16_t rdlen,
 		return 0;
 	r = rdata_off + prefix;
 	for (int i = 0; i < names; i++) {
-		if (r >= end || wire_name_decode(pkt, end, &r, NULL, NULL) != 0)
+		if (r >= end ||
+		    msg_name_decode(pkt, end, &r, NULL, NULL, fixed) != 0)
 			return -1;
 	}
 	return r + suffix == end ? 0 : -1;
@@ -283,7 +342,7 @@ wire_query_parse(const uint8_t *pkt, size_t len, struct wire_query *q)
 
 	/* The question may not be compressed: nothing precedes it. */
 	name_ok = qd >= 1 &&
-	    wire_name_decode(pkt, len, &pos, q->qname, &name_len) == 0 &&
+	    msg_name_decode(pkt, len, &pos, q->qname, &name_len, NULL) == 0 &&
 	    pos == WIRE_HDR_LEN + name_len && pos + 4 <= len;
 	if (name_ok) {
 		q->qname_len = (uint16_t)name_len;
@@ -305,7 +364,7 @@ wire_query_parse(const uint8_t *pkt, size_t len, struct wire_query *q)
 		uint16_t type, rdlen;
 
 		if (skip_rr(pkt, len, &pos, &type, &ttl_off, &rdata_off,
-			&rdlen) != 0) {
+			&rdlen, NULL) != 0) {
 			q->qname_len = 0;
 			return WIRE_FORMERR;
 		}
@@ -331,11 +390,15 @@ wire_query_parse(const uint8_t *pkt, size_t len, struct wire_query *q)
 int
 wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 {
+	/* The bytes rewritten per client, for the name checks. */
+	uint8_t fixed[(WIRE_MSG_MAX + 7) / 8];
 	size_t pos = WIRE_HDR_LEN, name_len = 0;
 	unsigned total;
 
-	if (len < WIRE_HDR_LEN)
+	if (len < WIRE_HDR_LEN || len > WIRE_MSG_MAX)
 		return -1;
+	memset(fixed, 0, (len + 7) / 8);
+	mark_rewritten(fixed, 0, WIRE_HDR_LEN);
 	s->id = wire_get16(pkt);
 	s->flags = wire_get16(pkt + 2);
 	s->ancount = wire_get16(pkt + 6);
@@ -350,7 +413,7 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 	s->n_cname = 0;
 	if (wire_get16(pkt + 4) != 1)
 		return -1;
-	if (wire_name_decode(pkt, len, &pos, s->qname, &name_len) != 0 ||
+	if (msg_name_decode(pkt, len, &pos, s->qname, &name_len, fixed) != 0 ||
 	    pos + 4 > len)
 		return -1;
 	s->qname_len = (uint16_t)name_len;
@@ -366,7 +429,7 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 		uint32_t ttl;
 
 		if (skip_rr(pkt, len, &pos, &type, &ttl_off, &rdata_off,
-			&rdlen) != 0)
+			&rdlen, fixed) != 0)
 			return -1;
 		if (type == WIRE_TYPE_OPT) {
 			/* Only one, only in additional, owned by the root. */
@@ -390,7 +453,7 @@ wire_reply_scan(const uint8_t *pkt, size_t len, struct wire_scan *s)
 		s->ttl_off[s->n_ttl++] = (uint16_t)ttl_off;
 		/* Cached bytes go to clients as they are: a name that loops,
 		 * points forwards or out of the packet is refused here. */
-		if (check_rdata_names(pkt, rdata_off, rdlen, type) != 0)
+		if (check_rdata_names(pkt, rdata_off, rdlen, type, fixed) != 0)
 			return -1;
 		if (type == WIRE_TYPE_CNAME && i < s->ancount) {
 			/* A chain longer than this is refused, not cut short:

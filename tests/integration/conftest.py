@@ -1,7 +1,8 @@
 """Fixtures for the parasold integration tests.
 
 Run:  cd /work/main && /usr/bin/python3 -m pytest -q tests/integration
-Binary: $PARASOLD, default build/resolver/parasold.  If it is missing every test
+Binary: $PARASOLD, default build/resolver/parasold ($PARASOL_BUILD_DIR
+replaces build/ for all three binaries: tests/run.sh sets build-asan).  If it is missing every test
 errors out, unless PARASOLD_SKIP_MISSING=1 is set (then they are skipped).
 The admin CLI for the tests that use it: $PARASOL_CLI, default
 build/tools/parasol; the feed updater: $PARASOL_UPDATE, default
@@ -23,7 +24,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fakeupstream import FakeUpstream  # noqa: E402
-from helpers import Parasold, binary_path, cli_binary_path, free_port, update_binary_path, ROOT  # noqa: E402
+from helpers import (Parasold, binary_path, cli_binary_path, free_port, sanitizer_report,  # noqa: E402
+                     update_binary_path, ROOT)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -187,6 +189,24 @@ def parasold_factory(parasold_binary, parasold_optional_keys, request):
         p.stop()
     for d in tmpdirs:
         shutil.rmtree(d, ignore_errors=True)
+    # On a sanitizer build (tests/run.sh) a report is a failure even when
+    # every answer was right: the memory error happened all the same.
+    for i, p in enumerate(procs):
+        if p.proc is not None:
+            if p._reader is not None:
+                p._reader.join(2.0)  # the last lines, where a report ends
+            report = sanitizer_report(p.stderr_text())
+            if report:
+                pytest.fail(f"parasold #{i} ({' '.join(p.args)}) printed a sanitizer report:\n{report}",
+                            pytrace=False)
+
+
+def _no_sanitizer_report(what, p):
+    """Fail the test when a one-shot tool's stderr holds a sanitizer report."""
+    report = sanitizer_report(p.stderr or "")
+    if report:
+        pytest.fail(f"{what} printed a sanitizer report:\n{report}", pytrace=False)
+    return p
 
 
 @pytest.fixture
@@ -204,8 +224,9 @@ def run_parasold(parasold_binary):
         e = dict(os.environ)
         e.pop("PARASOL_CONFIG", None)
         e.update(env or {})
-        return subprocess.run([parasold_binary, *args], capture_output=True, text=True,
-                              timeout=timeout, env=e, stdin=subprocess.DEVNULL, cwd=ROOT)
+        return _no_sanitizer_report("parasold", subprocess.run(
+            [parasold_binary, *args], capture_output=True, text=True,
+            timeout=timeout, env=e, stdin=subprocess.DEVNULL, cwd=ROOT))
     return run
 
 
@@ -241,8 +262,9 @@ def parasol_cli(parasol_cli_binary):
                 if val is not None:
                     argv.append(f"--{key}={val}")
         argv += list(args)
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=e,
-                              stdin=subprocess.DEVNULL, cwd=ROOT)
+        return _no_sanitizer_report("parasol", subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, env=e,
+            stdin=subprocess.DEVNULL, cwd=ROOT))
     return run
 
 
@@ -341,6 +363,7 @@ def parasol_update(parasol_update_binary):
         e.update(env or {})
         p = subprocess.run([parasol_update_binary, *args], capture_output=True, text=True,
                            timeout=timeout, env=e, stdin=subprocess.DEVNULL, cwd=ROOT)
+        _no_sanitizer_report("parasol-update", p)
         p.json = None
         if "--json" in args:
             import json

@@ -19,9 +19,27 @@ import dns.rcode
 import dns.rdatatype
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_BINARY = os.path.join(ROOT, "build", "resolver", "parasold")
-DEFAULT_CLI = os.path.join(ROOT, "build", "tools", "parasol")
-DEFAULT_UPDATE = os.path.join(ROOT, "build", "feeds", "parasol-update")
+# $PARASOL_BUILD_DIR (relative to the checkout, or absolute) picks the build
+# the binaries come from: tests/run.sh runs the suite again on build-asan.
+BUILD_DIR = os.path.join(ROOT, os.environ.get("PARASOL_BUILD_DIR") or "build")
+DEFAULT_BINARY = os.path.join(BUILD_DIR, "resolver", "parasold")
+DEFAULT_CLI = os.path.join(BUILD_DIR, "tools", "parasol")
+DEFAULT_UPDATE = os.path.join(BUILD_DIR, "feeds", "parasol-update")
+
+# What AddressSanitizer, LeakSanitizer and UBSan print when they find
+# something; a sanitizer build's process that prints one has a bug.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_report(text):
+    """The sanitizer report in text (from its first line), or None."""
+    for mark in SANITIZER_MARKS:
+        i = text.find(mark)
+        if i >= 0:
+            start = text.rfind("\n", 0, i) + 1
+            return text[start:start + 6000]
+    return None
 
 
 def binary_path():

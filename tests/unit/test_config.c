@@ -255,6 +255,32 @@ test_file_syntax_errors(void **state)
 
 	load_err("/nonexistent/parasold.conf", 0, NULL);
 	assert_true(starts_with(err, "/nonexistent/parasold.conf"));
+
+	/* A NUL byte inside a line: said so, not "line too long" and not
+	 * read as the text before it (found with tests/fuzz/fuzz_config). */
+	{
+		static const char text[] = "edns-size = 1400\n"
+					   "listen = 127.0.0.1\0:5353\n"
+					   "log-level = debug\n";
+		int fd;
+
+		snprintf(path, sizeof(path), "/tmp/parasold-config-XXXXXX");
+		fd = mkstemp(path);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, text, sizeof(text) - 1),
+		    (ssize_t)sizeof(text) - 1);
+		close(fd);
+		load_err(path, 0, NULL);
+		snprintf(prefix, sizeof(prefix), "%s:2: NUL byte", path);
+		assert_true(starts_with(err, prefix));
+		teardown(state);
+	}
+
+	/* A last line without a newline after a longer one is no NUL. */
+	write_file("listen = 127.0.0.1:5353\nedns-size=1400");
+	assert_int_equal(load(path, 0, NULL), 0);
+	assert_int_equal(cfg.edns_size, 1400);
+	teardown(state);
 }
 
 static void

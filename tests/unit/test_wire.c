@@ -736,6 +736,79 @@ test_reply_scan_ttls(void **state)
 	assert_int_equal(s.n_ttl, 1);
 }
 
+/*
+ * Names may not be made of bytes the resolver rewrites per client: the
+ * header (ID, flags) and the fixed fields of a record (its TTL counts
+ * down). A pointer there would make the answer carry another name than
+ * the upstream sent, or a malformed one (found by tests/fuzz/fuzz_reply).
+ */
+static void
+test_reply_scan_pointer_into_rewritten_bytes(void **state)
+{
+	static const uint8_t a[4] = {192, 0, 2, 7};
+	struct tpkt p;
+	struct wire_scan s;
+	size_t ttl_off;
+
+	/* The pattern fuzz_reply found: an owner pointing at the flags'
+	 * low byte, 0x00 (the root) in the reply, 0x80 (RA) in the answer. */
+	tp_hdr(&p, 1, WIRE_FLAG_QR | WIRE_FLAG_RD, 1, 2, 0, 0);
+	tp_question(&p, "example.com", 1, 1);
+	tp_a_ptr(&p, 300, 1);
+	tp_ptr(&p, 3);
+	tp_rr_tail(&p, 1, 1, 300, a, sizeof(a));
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
+
+	/* Into the first record's TTL (0x00 0x00 0x01 0x2c: the root at
+	 * its first byte, a label of the other three as it counts down). */
+	for (size_t at = 0; at < 10; at++) {
+		tp_hdr(&p, 1, WIRE_FLAG_QR, 1, 2, 0, 0);
+		tp_question(&p, "example.com", 1, 1);
+		ttl_off = tp_a_ptr(&p, 300, 1);
+		tp_ptr(&p, ttl_off - 4 + at);
+		tp_rr_tail(&p, 1, 1, 300, a, sizeof(a));
+		assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
+	}
+
+	/* A name whose label, reached by a pointer, runs on past the
+	 * pointer into its own record's TTL (also found by fuzz_reply):
+	 * a pointer leads to an earlier name, which ends before it. */
+	tp_hdr(&p, 1, WIRE_FLAG_QR, 1, 2, 0, 0);
+	tp_question(&p, "example.com", 1, 1);
+	tp_ptr(&p, 12);
+	ttl_off = tp_rr_tail(&p, 0xff00, 1, 300, "\x0a", 1);
+	tp_ptr(&p, ttl_off + 6);
+	tp_rr_tail(&p, 1, 1, 300, a, sizeof(a));
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
+
+	/* ... and one that, from a record's data, runs into the next
+	 * record's fixed fields before the pointer. */
+	tp_hdr(&p, 1, WIRE_FLAG_QR, 1, 3, 0, 0);
+	tp_question(&p, "example.com", 1, 1);
+	tp_ptr(&p, 12);
+	ttl_off = tp_rr_tail(&p, 0xff00, 1, 300, "\x0a", 1);
+	tp_a_ptr(&p, 300, 1);
+	tp_ptr(&p, ttl_off + 6);
+	tp_rr_tail(&p, 1, 1, 300, a, sizeof(a));
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), -1);
+
+	/* Into the record's data is fine: those bytes reach the client as
+	 * sent (a root name at the last byte of a TXT's data here). */
+	tp_hdr(&p, 1, WIRE_FLAG_QR, 1, 2, 0, 0);
+	tp_question(&p, "example.com", 16, 1);
+	tp_ptr(&p, 12);
+	ttl_off = tp_rr_tail(&p, 16, 1, 300, "\2hi\0", 4);
+	tp_ptr(&p, ttl_off + 6 + 3);
+	tp_rr_tail(&p, 16, 1, 300, "\2hi", 3);
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), 0);
+	/* And a pointer into the question name as ever. */
+	tp_hdr(&p, 1, WIRE_FLAG_QR, 1, 1, 0, 0);
+	tp_question(&p, "www.example.com", 1, 1);
+	tp_ptr(&p, 16);
+	tp_rr_tail(&p, 1, 1, 300, a, sizeof(a));
+	assert_int_equal(wire_reply_scan(p.b, p.len, &s), 0);
+}
+
 static void
 test_reply_scan_soa(void **state)
 {
@@ -1265,6 +1338,7 @@ main(void)
 		cmocka_unit_test(test_query_parse_opt_owner_not_root),
 		cmocka_unit_test(test_reply_scan_basic),
 		cmocka_unit_test(test_reply_scan_ttls),
+		cmocka_unit_test(test_reply_scan_pointer_into_rewritten_bytes),
 		cmocka_unit_test(test_reply_scan_soa),
 		cmocka_unit_test(test_reply_scan_ext_rcode),
 		cmocka_unit_test(test_reply_scan_lying_counts),

@@ -315,6 +315,7 @@ start_server() { # start_server SERVER SIZE TAG -> sets SPID
 		    --upstream="127.0.0.1:$NPORT" --log-level=info \
 		    --lists-db="${LISTS_DB[$z]}" --control="$TMP/parasold.sock" \
 		    --stats-db="$TMP/stats-$tag.db" --seed-defaults=no \
+		    --user="$(id -un)" \
 		    2>"$TMP/$tag.log" &
 		;;
 	unbound)

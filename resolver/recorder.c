@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,7 +260,18 @@ worker(void *arg)
 {
 	struct recorder *r = arg;
 	struct bl_stats *db = NULL;
+	struct sched_param sp = {.sched_priority = 0};
 	char err[512];
+
+	/*
+	 * Writing to sqlite must never hold up answers: on a busy core the
+	 * loop thread would wait behind this one. SCHED_IDLE runs it only
+	 * when nothing else wants the CPU; when it cannot keep up, batches
+	 * queue up to MAX_QUEUED and then records are dropped and counted.
+	 * Best effort: a seccomp filter may refuse it.
+	 */
+	if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0)
+		log_debug("stats: writer thread keeps normal priority");
 
 	/* Create the database now, so the CLI finds one before traffic. */
 	if (bl_stats_open(r->path, 1, BUSY_MS, &db, err, sizeof(err)) != 0) {

@@ -228,6 +228,17 @@ cache_lookup_stale(struct cache *c, const struct cache_key *k,
 }
 
 void
+cache_stale_hold(struct cache *c, const struct cache_key *k,
+    uint64_t until_ms)
+{
+	struct cache_entry *e = find(c, k, key_hash(c, k));
+	uint64_t s = (until_ms + 999) / 1000;
+
+	if (e != NULL && until_ms > e->expires_ms)
+		e->hold_s = s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
+}
+
+void
 cache_remove(struct cache *c, const struct cache_key *k)
 {
 	struct cache_entry *e = find(c, k, key_hash(c, k));

@@ -50,6 +50,9 @@ struct cache_entry {
 	uint16_t wire_len;
 	uint16_t n_ttl;
 	uint8_t used; /* hit since it last reached the tail (second chance) */
+	uint32_t hold_s; /* expired, and its resolution failed: served stale
+			  * without asking upstream until this second of the
+			  * cache clock (RFC 8767 failure recheck); 0: none */
 	uint16_t *ttl_off;
 	uint8_t *wire;
 	struct cache_key key;
@@ -80,6 +83,21 @@ const struct cache_entry *cache_lookup(struct cache *c,
  */
 const struct cache_entry *cache_lookup_stale(struct cache *c,
     const struct cache_key *k, uint64_t now_ms);
+
+/*
+ * The resolution of k failed and its expired entry was served: serve it
+ * without asking the upstreams until until_ms (RFC 8767's failure recheck
+ * timer). A fresh answer for k replaces the entry and the hold with it.
+ */
+void cache_stale_hold(struct cache *c, const struct cache_key *k,
+    uint64_t until_ms);
+
+/* Whether an entry from cache_lookup_stale is held at now_ms. */
+static inline int
+cache_entry_held(const struct cache_entry *e, uint64_t now_ms)
+{
+	return e->hold_s != 0 && now_ms < (uint64_t)e->hold_s * 1000;
+}
 
 /*
  * Store a reply that wire_reply_scan accepted. Replies that must not be

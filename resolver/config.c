@@ -91,6 +91,9 @@ static const struct cfg_key keys[] = {
 	{"serve-stale", CFG_DURATION, F(serve_stale), 0, 0, 7 * 86400, "1d",
 	    "answer from expired cache entries this long after they expire "
 	    "when no upstream answers (s, m, h, d; 0: never)"},
+	{"stale-recheck", CFG_DURATION, F(stale_recheck), 0, 0, 3600, "30s",
+	    "after a failed resolution answered stale, serve that name stale "
+	    "without asking upstream for this long (0: ask every time)"},
 	{"stats-events", CFG_BOOL, F(stats_events), 0, 0, 0, "yes",
 	    "record each blocked lookup with its client (no: counters only)"},
 	{"ratelimit", CFG_UINT, F(ratelimit), 0, 0, 1000000, "200",

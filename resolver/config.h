@@ -88,6 +88,7 @@ struct config {
 	char user[CONFIG_NAME_MAX]; /* empty: not set */
 	int fail_mode; /* CONFIG_FAIL_CLOSED or CONFIG_FAIL_OPEN */
 	uint64_t serve_stale; /* seconds; 0: off */
+	uint64_t stale_recheck; /* seconds; 0: every query asks upstream */
 };
 
 #define CONFIG_METRICS_PORT 9153

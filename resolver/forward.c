@@ -114,6 +114,7 @@ struct pending {
 	uint32_t tried;
 	unsigned tries;
 	unsigned net_errors;
+	int failed_rcode; /* last error rcode an upstream answered; 0: none */
 	int up;
 	uint16_t id;
 	struct up_sock *sock;  /* the UDP attempt's socket */
@@ -301,14 +302,36 @@ pending_done(struct pending *p)
 		daemon_drained(d);
 }
 
+/* Send one client the stale answer of len bytes in d->scratch. */
+static void
+stale_to_client(struct daemon *d, struct client *cl,
+    const struct wire_query *q, size_t len, const char *why)
+{
+	size_t n;
+	int truncated;
+
+	d->ctr.stale_answers++;
+	daemon_note(d, REC_CACHED, (int)WIRE_RCODE(wire_get16(d->scratch + 2)),
+	    cl, q, NULL);
+	if (server_client_gone(cl))
+		return;
+	memcpy(d->out, d->scratch, len);
+	n = query_answer_finish_ede(q, d->out, len, sizeof(d->out),
+	    query_size_limit(q, cl->conn != NULL, (uint16_t)d->cfg.edns_size),
+	    (uint16_t)d->cfg.edns_size, WIRE_EDE_STALE_ANSWER, why, &truncated);
+	d->ctr.truncated += (uint64_t)truncated;
+	if (n > 0)
+		server_send(d, cl, d->out, n);
+}
+
 /*
  * Serve-stale (RFC 8767): the resolution failed, or is taking longer than
  * the client-response timer, but the cache still holds an answer that
  * expired less than serve-stale ago. Every waiter gets it with TTL 30
- * (RFC 8767 4) and EDE 3 saying why it is stale, and leaves; the entry
- * stays as it is, so the next query tries the upstreams again, and a
- * fresh answer (also one that arrives for this query after the timer)
- * replaces it. Returns 0 when there was nothing to serve.
+ * (RFC 8767 4) and EDE 3 saying why it is stale, and leaves. A fresh
+ * answer (also one that arrives for this query after the timer) replaces
+ * the entry; after a failure, fail() holds it for stale-recheck (RFC 8767's
+ * failure recheck timer). Returns 0 when there was nothing to serve.
  */
 static int
 answer_stale(struct pending *p, const char *why)
@@ -326,26 +349,8 @@ answer_stale(struct pending *p, const char *why)
 	    STALE_TTL);
 	if (len == 0)
 		return 0;
-	for (struct waiter *w = p->waiters; w != NULL; w = w->next) {
-		size_t n;
-		int truncated;
-
-		d->ctr.stale_answers++;
-		daemon_note(d, REC_CACHED,
-		    (int)WIRE_RCODE(wire_get16(d->scratch + 2)), &w->cl, &w->q,
-		    NULL);
-		if (server_client_gone(&w->cl))
-			continue;
-		memcpy(d->out, d->scratch, len);
-		n = query_answer_finish_ede(&w->q, d->out, len, sizeof(d->out),
-		    query_size_limit(&w->q, w->cl.conn != NULL,
-			(uint16_t)d->cfg.edns_size),
-		    (uint16_t)d->cfg.edns_size, WIRE_EDE_STALE_ANSWER, why,
-		    &truncated);
-		d->ctr.truncated += (uint64_t)truncated;
-		if (n > 0)
-			server_send(d, &w->cl, d->out, n);
-	}
+	for (struct waiter *w = p->waiters; w != NULL; w = w->next)
+		stale_to_client(d, &w->cl, &w->q, len, why);
 	while (p->waiters != NULL) {
 		struct waiter *w = p->waiters;
 
@@ -362,12 +367,26 @@ static void
 fail(struct pending *p)
 {
 	struct daemon *d = p->d;
-	int ede = p->net_errors > 0 ? WIRE_EDE_NETWORK_ERROR
-				    : WIRE_EDE_NO_REACHABLE_AUTHORITY;
-	const char *text = p->net_errors > 0 ? "upstream unreachable"
-					     : "no upstream answered in time";
+	int ede = WIRE_EDE_NO_REACHABLE_AUTHORITY;
+	const char *text = "no upstream answered in time";
+
+	/* Say what happened last time an upstream could have answered. */
+	if (p->failed_rcode != 0) {
+		ede = WIRE_EDE_OTHER;
+		text = p->failed_rcode == WIRE_RCODE_REFUSED
+			   ? "upstream answered REFUSED"
+			   : "upstream answered SERVFAIL";
+	} else if (p->net_errors > 0) {
+		ede = WIRE_EDE_NETWORK_ERROR;
+		text = "upstream unreachable";
+	}
 
 	if (answer_stale(p, text)) {
+		/* Do not ask again for every client while the upstreams are
+		 * failing: they get this answer at once for stale-recheck. */
+		if (d->cfg.stale_recheck > 0 && !d->stopping)
+			cache_stale_hold(d->cache, &p->key,
+			    daemon_now(d) + d->cfg.stale_recheck * 1000);
 		pending_done(p);
 		return;
 	}
@@ -525,6 +544,15 @@ check_reply(struct pending *p, const uint8_t *pkt, size_t len,
 	return (int)reply_check(&p->key, p->id, pkt, len, scan);
 }
 
+/* An upstream answered, but with an error (reply_check said so). */
+static void
+note_failed_rcode(struct pending *p, const struct wire_scan *scan)
+{
+	int rcode = (int)WIRE_RCODE(scan->flags);
+
+	p->failed_rcode = rcode != 0 ? rcode : WIRE_RCODE_SERVFAIL;
+}
+
 static void
 timer_cb(uv_timer_t *t)
 {
@@ -597,6 +625,8 @@ tcp_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (rc == 0)
 		p->d->ctr.bad_replies++;
+	else
+		note_failed_rcode(p, &scan);
 	/* One answer per connection: anything else is a failure. */
 	next_attempt(p, 0);
 }
@@ -746,6 +776,7 @@ udp_recv_cb(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 		return;
 	}
 	if (rc < 0) {
+		note_failed_rcode(p, &scan);
 		next_attempt(p, 0);
 		return;
 	}
@@ -1008,12 +1039,28 @@ forward_query(struct daemon *d, const struct client *cl,
     const struct wire_query *q)
 {
 	struct cache_key key;
+	const struct cache_entry *stale = NULL;
 	struct pending *p;
 	struct waiter *w;
 	uint64_t h;
 
 	cache_key_make(&key, q->qname, q->qname_len, q->qtype, q->qclass,
 	    q->do_bit);
+	if (d->cfg.serve_stale > 0) {
+		stale = cache_lookup_stale(d->cache, &key, daemon_now(d));
+		if (stale != NULL && cache_entry_held(stale, daemon_now(d))) {
+			size_t len = cache_entry_copy_stale(stale, d->scratch,
+			    sizeof(d->scratch), STALE_TTL);
+
+			if (len > 0) {
+				struct client c = *cl;
+
+				stale_to_client(d, &c, q, len,
+				    "upstream failed recently");
+				return;
+			}
+		}
+	}
 	h = key_hash(d, &key);
 	p = pending_find(d, &key, h);
 	if (p != NULL && p->n_waiters >= PENDING_WAITERS_MAX) {
@@ -1059,9 +1106,7 @@ forward_query(struct daemon *d, const struct client *cl,
 	p->deadline_ms = daemon_now(d) + d->cfg.resolve_timeout;
 	/* An expired answer to fall back on: clients wait for the upstreams
 	 * no longer than RFC 8767's client-response timer for it. */
-	if (d->cfg.serve_stale > 0 &&
-	    d->cfg.resolve_timeout > STALE_CLIENT_MS &&
-	    cache_lookup_stale(d->cache, &key, daemon_now(d)) != NULL)
+	if (stale != NULL && d->cfg.resolve_timeout > STALE_CLIENT_MS)
 		p->stale_at_ms = daemon_now(d) + STALE_CLIENT_MS;
 	uv_timer_init(d->loop, &p->timer);
 	p->timer.data = p;

@@ -11,7 +11,7 @@ import dns.rdatatype
 import pytest
 
 from fakeupstream import POISON_A
-from helpers import (a_addrs, answer_ttl, dead_port_for, dig, drill, ede_codes, kdig, make_query,
+from helpers import (a_addrs, answer_ttl, dead_port_for, dig, drill, ede_codes, ede_list, kdig, make_query,
                      parse_answer_lines, rcode_text, udp)
 
 
@@ -200,6 +200,24 @@ def test_all_upstreams_dead_servfail_tcp_client_with_dig(parasold_factory, make_
     d = dig(p.addr, p.port, "+tcp", "dead-dig.example.test", "A")
     assert "status: SERVFAIL" in d.stdout, d.stdout + d.stderr
     assert "EDE: 22" in d.stdout or "EDE: 23" in d.stdout, d.stdout
+
+
+@pytest.mark.parametrize("rcode", [dns.rcode.SERVFAIL, dns.rcode.REFUSED])
+def test_every_upstream_answers_an_error(parasold_factory, make_upstream, rcode):
+    """Both upstreams answer, with an error: the client gets SERVFAIL, and the
+    EDE says what the upstreams said rather than blaming the network."""
+    name = f"upstream-{dns.rcode.to_text(rcode).lower()}.example.test"
+    a, b = make_upstream(), make_upstream()
+    for u in (a, b):
+        u.set(name, rcode=rcode)
+    p = parasold_factory("--upstream-timeout=500", "--resolve-timeout=2000", upstreams=[a, b])
+    t0 = time.monotonic()
+    r = p.ask(name, "A", timeout=4)
+    elapsed = time.monotonic() - t0
+    assert rcode_text(r) == "SERVFAIL", str(r)
+    assert ede_list(r) == [(0, f"upstream answered {dns.rcode.to_text(rcode)}")], ede_list(r)
+    assert elapsed < 0.5, f"an error answer was waited on like a timeout ({elapsed:.2f}s)"
+    assert len(a.queries(name)) >= 1 and len(b.queries(name)) >= 1, "did not try the second upstream"
 
 
 def test_burst_of_distinct_queries_one_socket(parasold, upstream):

@@ -11,8 +11,9 @@ import pytest
 
 from helpers import a_addrs, answer_ttl, ede_codes, ede_list, rcode_text, soa_ttl
 
-# Fail fast when the upstream is down: two tries of 300 ms.
-FAST = ("--upstream-timeout=300", "--resolve-timeout=1000")
+# Fail fast when the upstream is down: two tries of 300 ms. Without the
+# failure recheck timer, so that each query tries the upstream again.
+FAST = ("--upstream-timeout=300", "--resolve-timeout=1000", "--stale-recheck=0")
 
 
 def _prime(p, upstream, name, addr="192.0.2.50"):
@@ -90,10 +91,59 @@ def test_stale_while_upstream_port_closed_then_fresh(parasold_factory, make_upst
     assert len(up2.queries(name)) == 1
 
 
+def test_failure_recheck_timer(parasold_factory, upstream):
+    """RFC 8767's failure recheck timer (stale-recheck, default 30 s): once
+    the resolution of a name has failed and been answered stale, that name
+    is answered stale at once without asking the upstreams, even though the
+    upstream is back; other names are asked as usual."""
+    name = "stale-recheck.example.test"
+    p = parasold_factory("--upstream-timeout=300", "--resolve-timeout=1000", upstreams=[upstream])
+    _prime(p, upstream, name)
+    upstream.drop_all = True
+    r = p.ask(name, "A")
+    _assert_stale(r, "192.0.2.50")
+    assert ede_list(r) == [(3, "no upstream answered in time")], ede_list(r)
+    seen = len(upstream.queries(name))
+    upstream.set(name, records={"A": ["192.0.2.54"]}, ttl=300)
+    upstream.drop_all = False
+    for _ in range(3):
+        r = p.ask(name, "A")
+        _assert_stale(r, "192.0.2.50")
+        assert ede_list(r) == [(3, "upstream failed recently")], ede_list(r)
+    _assert_stale(p.ask(name, "A", edns=None), "192.0.2.50", edns=False)
+    assert len(upstream.queries(name)) == seen, "asked the upstream inside the recheck time"
+    upstream.set("other-recheck.example.test", records={"A": ["192.0.2.55"]}, ttl=300)
+    _assert_fresh(p.ask("other-recheck.example.test", "A"), "192.0.2.55")
+    assert p.stats()["stale_answers"] == 5, p.last_stats_line
+
+
+def test_failure_recheck_timer_ends(parasold_factory, upstream):
+    """--stale-recheck=2: after the hold the name is asked upstream again,
+    and the fresh answer replaces the stale one."""
+    name = "stale-recheck-end.example.test"
+    p = parasold_factory("--upstream-timeout=300", "--resolve-timeout=1000", "--stale-recheck=2",
+                         upstreams=[upstream])
+    _prime(p, upstream, name)
+    upstream.drop_all = True
+    _assert_stale(p.ask(name, "A"), "192.0.2.50")
+    upstream.set(name, records={"A": ["192.0.2.56"]}, ttl=300)
+    upstream.drop_all = False
+    r = p.ask(name, "A")
+    _assert_stale(r, "192.0.2.50")
+    assert ede_list(r) == [(3, "upstream failed recently")], ede_list(r)
+    seen = len(upstream.queries(name))
+    time.sleep(3.2)         # the hold ends within a second after 2 s
+    _assert_fresh(p.ask(name, "A"), "192.0.2.56")
+    assert len(upstream.queries(name)) == seen + 1
+    _assert_fresh(p.ask(name, "A"), "192.0.2.56")
+    assert len(upstream.queries(name)) == seen + 1, "the fresh answer was not cached"
+
+
 def test_client_response_timer(parasold_factory, upstream):
     """RFC 8767's client-response timer: the upstream takes 2.5 s, longer
     than 1.8 s, so the client gets the stale answer first; the resolution
-    goes on, and its fresh answer is cached for the next client."""
+    goes on, and its fresh answer is cached for the next client. (With the
+    default stale-recheck: a late answer is not a failure, so no hold.)"""
     name = "stale-slow.example.test"
     p = parasold_factory("--upstream-timeout=4000", "--resolve-timeout=5000", upstreams=[upstream])
     _prime(p, upstream, name)
@@ -190,3 +240,16 @@ def test_serve_stale_config_values(run_parasold, tmp_path, value, ok):
     else:
         assert r.returncode != 0, r.stderr
         assert f"{conf}:2: serve-stale" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("value,ok", [("30s", True), ("0", True), ("5m", True), ("1h", True),
+                                      ("2h", False), ("-1", False), ("often", False)])
+def test_stale_recheck_config_values(run_parasold, tmp_path, value, ok):
+    conf = tmp_path / "parasold.conf"
+    conf.write_text(f"upstream = 127.0.0.1:5399\nstale-recheck = {value}\n")
+    r = run_parasold("-c", str(conf), "--check-config")
+    if ok:
+        assert r.returncode == 0, r.stderr
+    else:
+        assert r.returncode != 0, r.stderr
+        assert f"{conf}:2: stale-recheck" in r.stderr, r.stderr

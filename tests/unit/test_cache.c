@@ -621,6 +621,48 @@ test_stale_window(void **state)
 	cache_free(c);
 }
 
+/* The failure recheck hold: only on an expired entry, ends on time, and
+ * a fresh insert drops it. */
+static void
+test_stale_hold(void **state)
+{
+	struct cache_limits lim = def_limits;
+	struct cache *c;
+	struct reply r;
+	const struct cache_entry *e;
+
+	lim.stale_s = 3600;
+	c = new_cache(&lim);
+	positive1(&r, "n0.example.com", 60);
+	assert_int_equal(cache_insert(c, &r.k, r.p.b, r.p.len, &r.s, T0), 0);
+	/* Live: a hold until before it expires means nothing. */
+	cache_stale_hold(c, &r.k, T0 + 30000);
+	e = cache_lookup_stale(c, &r.k, T0 + 1000);
+	assert_non_null(e);
+	assert_false(cache_entry_held(e, T0 + 1000));
+
+	cache_stale_hold(c, &r.k, T0 + 90000);
+	e = cache_lookup_stale(c, &r.k, T0 + 61000);
+	assert_non_null(e);
+	assert_true(cache_entry_held(e, T0 + 61000));
+	assert_true(cache_entry_held(e, T0 + 89999));
+	/* Whole seconds: over at the latest a second after. */
+	assert_false(cache_entry_held(e, T0 + 91000));
+
+	/* A fresh answer replaces the entry and its hold. */
+	assert_int_equal(
+	    cache_insert(c, &r.k, r.p.b, r.p.len, &r.s, T0 + 62000), 0);
+	e = cache_lookup_stale(c, &r.k, T0 + 62000 + 61000);
+	assert_non_null(e);
+	assert_false(cache_entry_held(e, T0 + 62000 + 61000));
+
+	/* Nothing there: no effect, no crash. */
+	positive1(&r, "n1.example.com", 60);
+	cache_stale_hold(c, &r.k, T0 + 90000);
+	assert_null(cache_lookup_stale(c, &r.k, T0 + 61000));
+	cache_free(c);
+}
+
 /* Expired entries kept for serve-stale are the first evicted. */
 static void
 test_stale_first_evicted(void **state)
@@ -687,6 +729,7 @@ main(void)
 		cmocka_unit_test(test_clear_all),
 		cmocka_unit_test(test_many_entries),
 		cmocka_unit_test(test_stale_window),
+		cmocka_unit_test(test_stale_hold),
 		cmocka_unit_test(test_stale_first_evicted),
 	};
 

@@ -285,8 +285,12 @@ class Entrypoint:
         assert p.returncode == 0, p.stderr
 
     def start(self):
+        # A shell cannot trap a signal that was ignored when it started
+        # (POSIX), and a suite run under nohup ignores SIGHUP: start the
+        # entrypoint the way a container starts it, with SIGHUP at default.
         self.proc = subprocess.Popen(["sh", ENTRYPOINT, *self.args], env=self.env, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=str(self.dir))
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=str(self.dir),
+                                     preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
         return self
 
     def text(self):

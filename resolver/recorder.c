@@ -32,11 +32,23 @@ struct pend {
 	uint8_t key[REC_KEY_MAX];
 };
 
-/* Events are allocated when first seen, so an idle table costs little. */
+/*
+ * Events are allocated when first seen, so an idle table costs little.
+ * A slot is one cache line holding what a repeat needs: the hash, the
+ * counts, and the key itself when it is short (IPv4 and a name of up to
+ * SLOT_KEY - 7 bytes: most names), so a repeated blocked lookup touches
+ * this line and nothing else. Longer keys go on in the event's copy.
+ */
+#define SLOT_KEY 34
 struct slot {
 	uint64_t hash;
 	struct bl_stats_event *ev; /* NULL: free */
+	int64_t last;
+	uint32_t count;
+	uint16_t klen;
+	uint8_t key[SLOT_KEY];
 };
+_Static_assert(sizeof(struct slot) == 64, "a slot is one cache line");
 
 struct batch {
 	struct batch *next;
@@ -65,6 +77,7 @@ struct recorder {
 
 	/* Loop thread only. */
 	struct slot *slots;
+	void *slots_mem; /* what slots was carved from */
 	size_t cap, n;
 	uint64_t out[REC_N_OUTCOMES];
 	uint64_t qtypes[N_QTYPES];
@@ -359,7 +372,9 @@ flush(struct recorder *r)
 	for (size_t i = 0; i < r->cap; i++) {
 		if (r->slots[i].ev == NULL)
 			continue;
-		lookups += r->slots[i].ev->count;
+		r->slots[i].ev->count = r->slots[i].count;
+		r->slots[i].ev->last = r->slots[i].last;
+		lookups += r->slots[i].count;
 		if (b != NULL) {
 			b->ev[b->n] = r->slots[i].ev;
 			b->hashes[b->n] = r->slots[i].hash;
@@ -423,8 +438,12 @@ recorder_new(uv_loop_t *loop, const struct recorder_opts *o, char *err,
 	r->cap = 1;
 	while (r->cap < r->o.max_keys * 2)
 		r->cap *= 2;
-	r->slots = calloc(r->cap, sizeof(*r->slots));
-	if (r->slots == NULL) {
+	/* Zeroed lazily by the kernel, and aligned to cache lines by hand
+	 * (calloc's pointer is only 16-byte aligned). */
+	r->slots_mem = calloc(r->cap + 1, sizeof(*r->slots));
+	r->slots = (struct slot *)(((uintptr_t)r->slots_mem + 63) &
+				   ~(uintptr_t)63);
+	if (r->slots_mem == NULL) {
 		free(r);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -434,7 +453,7 @@ recorder_new(uv_loop_t *loop, const struct recorder_opts *o, char *err,
 	pthread_cond_init(&r->cv, NULL);
 	if (pthread_create(&r->thread, NULL, worker, r) != 0) {
 		snprintf(err, errlen, "cannot start the stats thread");
-		free(r->slots);
+		free(r->slots_mem);
 		free(r);
 		return NULL;
 	}
@@ -469,7 +488,7 @@ recorder_free(struct recorder *r, struct recorder_stats *last)
 	}
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
-	free(r->slots);
+	free(r->slots_mem);
 	free(r->folds);
 	/* The timer handle lives in r: free it once libuv lets go. */
 	r->timer.data = r;
@@ -552,11 +571,14 @@ recorder_blocked(struct recorder *r, const struct sockaddr *client,
 	for (i = h & mask; r->slots[i].ev != NULL; i = (i + 1) & mask) {
 		struct slot *s = &r->slots[i];
 
-		pe = (struct pend *)s->ev;
-		if (s->hash == h && pe->klen == klen &&
-		    memcmp(pe->key, key, klen) == 0) {
-			s->ev->count++;
-			s->ev->last = now;
+		if (s->hash == h && s->klen == klen &&
+		    memcmp(s->key, key, klen < SLOT_KEY ? klen : SLOT_KEY) ==
+			0 &&
+		    (klen <= SLOT_KEY ||
+			memcmp(((struct pend *)s->ev)->key + SLOT_KEY,
+			    key + SLOT_KEY, klen - SLOT_KEY) == 0)) {
+			s->count++;
+			s->last = now;
 			r->dirty = 1;
 			return;
 		}
@@ -584,6 +606,10 @@ recorder_blocked(struct recorder *r, const struct sockaddr *client,
 	snprintf(pe->ev.action, sizeof(pe->ev.action), "%s", action);
 	r->slots[i].ev = &pe->ev;
 	r->slots[i].hash = h;
+	r->slots[i].count = 1;
+	r->slots[i].last = now;
+	r->slots[i].klen = (uint16_t)klen;
+	memcpy(r->slots[i].key, key, klen < SLOT_KEY ? klen : SLOT_KEY);
 	r->n++;
 	r->dirty = 1;
 }

@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from helpers import make_query, rcode_text, udp
+from helpers import free_port, make_query, rcode_text, udp
 
 FLUSH_TIMEOUT = 6.0
 
@@ -602,6 +602,44 @@ def _blocked_rows(path):
         return c.execute("SELECT client, name, count FROM blocked ORDER BY id").fetchall()
     finally:
         c.close()
+
+
+def test_repeats_fold_per_key_short_and_long(parasold_factory, upstream, parasol_cli):
+    """The recorder keeps short keys (IPv4 client, type, name of up to 27
+    wire bytes) in its table and compares longer ones in full: repeats of
+    names on both sides of that line, from IPv4 and IPv6 clients, each fold
+    into one row with their own count, and names that share a long prefix
+    stay apart."""
+    cli = parasol_cli
+    port = free_port()
+    d = parasold_factory(upstreams=[upstream], listen=[f"127.0.0.1:{port}", f"[::1]:{port}"])
+    if d.stats_db is None:
+        pytest.skip("this parasold has no --stats-db")
+    deny(cli, d, "fold-miner.test")
+    names = {
+        "fold-miner.test": 3,                   # 17 wire bytes
+        "abcdefghi.fold-miner.test": 2,         # 27: the last that fits
+        "abcdefghij.fold-miner.test": 4,        # 28: one byte compared outside
+        "x" * 40 + ".p1.fold-miner.test": 2,    # long, same 40-byte prefix...
+        "x" * 40 + ".p2.fold-miner.test": 3,    # ...as this one
+    }
+    sources = [("127.0.0.3", "127.0.0.1"), ("127.0.0.4", "127.0.0.1"), ("::1", "::1")]
+    want = Counter()
+    for rnd in range(max(names.values())):
+        for name, n in names.items():
+            if rnd >= n:
+                continue
+            for src, dst in sources:
+                r = udp(make_query(name, "A"), dst, port, source=src, timeout=3.0)
+                assert rcode_text(r) == "NOERROR" and r.answer, f"{name} from {src}: {r}"
+                want[(src, name)] += 1
+    wait_recorded(cli, d, sum(want.values()))
+    got = Counter()
+    rows = _blocked_rows(d.stats_db)
+    for client, name, count in rows:
+        got[(client, name)] += count
+    assert got == want, rows
+    assert len(rows) == len(want), f"{len(rows)} rows for {len(want)} (client, name) pairs: {rows}"
 
 
 def test_counters_only_keeps_no_client_rows(parasold_factory, upstream, parasol_cli):

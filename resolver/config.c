@@ -40,7 +40,7 @@ static const struct cfg_key keys[] = {
 	    "address[:port] to answer on, UDP and TCP (repeatable)"},
 	{"upstream", CFG_ADDRS, F(upstream), F(n_upstream), 0, 0, "",
 	    "address[:port] to forward to (repeatable; default: resolv.conf)"},
-	{"allow-net", CFG_NETS, F(allow), F(n_allow), 0, 0,
+	{"allow-net", CFG_NETS, F(allow), F(n_allow), 1, 0,
 	    "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,"
 	    "fc00::/7,169.254.0.0/16,fe80::/10",
 	    "client network allowed to query (repeatable)"},
@@ -305,9 +305,19 @@ set_value(struct config *cfg, const struct cfg_key *k, const char *v,
 		struct addr_net *a = (struct addr_net *)(base + k->off);
 
 		/* "none": the empty list (a list key's first value from a
-		 * source has already cleared the defaults). */
-		if (strcmp(v, "none") == 0)
+		 * source has already cleared the defaults), where a key may
+		 * be empty (min 0). An empty allow-net would refuse every
+		 * client: surely a mistake, not a way to run a resolver. */
+		if (strcmp(v, "none") == 0) {
+			if (k->min > 0) {
+				snprintf(err, errlen,
+				    "%s: cannot be none (it would refuse every "
+				    "client); list the networks to answer",
+				    k->name);
+				return -1;
+			}
 			return 0;
+		}
 		if (*n >= CONFIG_MAX_NETS) {
 			snprintf(err, errlen, "%s: more than %d networks",
 			    k->name, CONFIG_MAX_NETS);

@@ -545,10 +545,16 @@ test_hardening_keys(void **state)
 	assert_non_null(strstr(load_args_err(bad_mode), "closed|open"));
 	assert_non_null(strstr(load_args_err(bad_prefix), "out of range"));
 	/* In a file too: the file's first value replaces the default. */
-	write_file("ratelimit-exempt = none\nallow-net = none\n");
+	write_file("ratelimit-exempt = none\n");
 	assert_int_equal(load(path, 0, NULL), 0);
 	assert_int_equal(cfg.n_ratelimit_exempt, 0);
-	assert_int_equal(cfg.n_allow, 0);
+	/* Not where an empty list would refuse everyone (found by
+	 * fuzz_config). */
+	write_file("ratelimit-exempt = none\nallow-net = none\n");
+	assert_int_equal(load(path, 0, NULL), -1);
+	assert_non_null(strstr(err, "allow-net: cannot be none"));
+	assert_int_equal(load_args((char *[]){"--allow-net=none", NULL}),
+	    -1);
 }
 
 static void
